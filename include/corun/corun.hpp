@@ -1,0 +1,13 @@
+/// \file
+/// Umbrella header: everything public in corun.
+#pragma once
+
+#include "corun/cancelled.hpp"        // IWYU pragma: export
+#include "corun/exception_group.hpp"  // IWYU pragma: export
+#include "corun/join_handle.hpp"      // IWYU pragma: export
+#include "corun/runtime.hpp"          // IWYU pragma: export
+#include "corun/spawn.hpp"            // IWYU pragma: export
+#include "corun/spawn_options.hpp"    // IWYU pragma: export
+#include "corun/task.hpp"             // IWYU pragma: export
+#include "corun/this_task.hpp"        // IWYU pragma: export
+#include "corun/when_all.hpp"         // IWYU pragma: export

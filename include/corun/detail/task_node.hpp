@@ -1,0 +1,265 @@
+/// \file
+/// The ownership and cancellation tree: `scope_node` (anything tasks can be children of) and
+/// `task_node` (the state of one spawned task, embedded in its coroutine promise).
+///
+/// Protocols (implemented in runtime/scheduler/task_lifecycle.cpp):
+///
+/// Spawn. The spawner links the child under a scope (its own task, a group, or the runtime's
+/// root), gives it two references (the running body and the returned handle) and pushes it on a
+/// run queue. A task counts the children it spawned in a plain owner-only counter; the children
+/// count down a shared, biased counter (`m_pending`), so a spawn costs no atomic on the parent.
+///
+/// Completion. When the body returns or throws, `finish_spawned` folds the owner count into
+/// `m_pending` (`+= spawned - bias`); whoever brings it to zero (the body or the last child)
+/// completes the task: it settles the outcome, publishes DONE in `m_state` (dropping the body's
+/// reference and picking up a registered joiner), and only then tells the parent scope, so a
+/// parent never completes before its children are visibly done.
+///
+/// Failures nobody observes. A failed task whose handle is already gone reports the failure to
+/// its parent before telling it that it completed, so the parent is still open and fails with it.
+/// If a handle still exists, the task keeps a reference on its parent; when the last reference
+/// goes and nobody looked at the failure, it is reported then (to the parent if it is still open,
+/// else to the runtime's `on_unhandled_exception`).
+///
+/// Cancellation. A cancel request is published once per scope (`m_cancel`) and bumps the global
+/// `g_cancel_epoch`. A task caches the epoch at which it last found its scope chain uncancelled,
+/// so the hot-path check is one relaxed load; only when the epoch moved does it walk its parents.
+/// The walk is memory-safe because no scope completes before its children.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "corun/detail/config.hpp"
+
+namespace corun::detail {
+
+class runtime_core;
+class task_node;
+
+/// Published once by the first cancel request of a scope; immutable afterwards.
+struct cancel_request {
+  std::string message;
+};
+
+enum class scope_kind : std::uint8_t { task, group, root };
+
+/// Somebody to resume: a task (and the coroutine in it to resume) or nobody.
+struct resumption {
+  task_node* node = nullptr;
+  std::coroutine_handle<> handle;
+};
+
+/// One node of the ownership and cancellation tree: a spawned task, a group, or a runtime's root.
+class scope_node {
+ public:
+  scope_node(scope_kind kind, scope_node* parent) noexcept : m_parent(parent), m_kind(kind) {}
+  scope_node(const scope_node&) = delete;
+  scope_node& operator=(const scope_node&) = delete;
+
+  [[nodiscard]] scope_kind kind() const noexcept { return m_kind; }
+  [[nodiscard]] scope_node* parent() const noexcept { return m_parent; }
+
+  /// Requests cancellation of this scope and everything below it; the first request's message is
+  /// kept. Returns false if cancellation had already been requested. Thread-safe.
+  bool request_cancel(std::string message);
+
+  /// The published cancel request of this scope itself (not its parents), or null.
+  [[nodiscard]] const cancel_request* own_cancel() const noexcept {
+    // Acquire: pairs with the release CAS in `request_cancel`, so the message is visible.
+    return m_cancel.load(std::memory_order_acquire);
+  }
+
+  /// A child ended failed and nobody will observe the failure through its handle. Thread-safe.
+  virtual void adopt_failure(std::exception_ptr error, task_node& child) noexcept = 0;
+  /// A child of this scope completed. Called after the child's DONE is published; the child may
+  /// already be destroyed. Returns whom to resume; a task parent whose last child this was returns
+  /// itself with an empty handle, meaning "complete this task next".
+  [[nodiscard]] virtual resumption child_completed(bool child_failed) noexcept = 0;
+  /// Keeps the scope alive, and ready to take `adopt_failure`, until `release()`: a child that
+  /// failed while a handle to it existed may report the failure later (see the file comment).
+  virtual void retain_for_report() = 0;
+  virtual void release() noexcept = 0;
+
+  // --- Fields. Public to the runtime's compiled parts and the templates in detail/. ---
+  /// The scope this one is a child of; null for a runtime's root. Set before the scope is
+  /// published and never changed.
+  scope_node* m_parent;
+  std::atomic<const cancel_request*> m_cancel{nullptr};
+  scope_kind m_kind;
+  /// Cancel requests of the parents do not reach past this scope.
+  bool m_shield = false;
+
+ protected:
+  ~scope_node() { delete m_cancel.load(std::memory_order_relaxed); }
+};
+
+enum class task_outcome : std::uint8_t { running, value, error, cancelled };
+
+/// Who waits for a task to complete: a suspended task, or a thread blocked in `get()`.
+struct join_waiter {
+  task_node* node = nullptr;  // null for a blocked thread
+  std::coroutine_handle<> handle;
+  std::atomic<std::uint32_t>* wake_word = nullptr;
+};
+
+/// Cold, lazily allocated per-task data: the name and failures adopted from children.
+struct task_extras;
+
+/// The state of a spawned task. Every corun promise is a `task_node`; the fields below the
+/// scope part are only used once the task is spawned (`m_rt != nullptr`).
+class task_node : public scope_node {
+ public:
+  // `m_state` layout, documented bit by bit:
+  //   bit 0      DONE     the task and all its children completed; outcome and result are final
+  //   bit 1      WAITING  a joiner is registered in `m_waiter`
+  //   bits 2..31 REFS     one for the running body, one per handle (join_handle and every
+  //                       task_handle copy), one per child holding a deferred failure report
+  static constexpr std::uint32_t done_bit = 1;
+  static constexpr std::uint32_t waiting_bit = 2;
+  static constexpr std::uint32_t one_ref = 4;
+  /// `m_pending` starts here so that children completing before the body ends never bring it to
+  /// zero; the body then adds `spawned - pending_bias`.
+  static constexpr std::int64_t pending_bias = std::int64_t{1} << 48;
+
+  task_node() noexcept : scope_node(scope_kind::task, nullptr) {}
+
+  [[nodiscard]] bool done() const noexcept {
+    // Acquire: a reader that sees DONE also sees the outcome and the result.
+    return (m_state.load(std::memory_order_acquire) & done_bit) != 0;
+  }
+  [[nodiscard]] task_outcome outcome() const noexcept { return m_outcome; }
+  [[nodiscard]] const std::exception_ptr& error() const noexcept { return m_error; }
+  [[nodiscard]] runtime_core* runtime() const noexcept { return m_rt; }
+  [[nodiscard]] std::uint64_t id() noexcept;
+  [[nodiscard]] std::string name() const;
+  void mark_observed() noexcept { m_observed.store(true, std::memory_order_relaxed); }
+
+  /// Another reference (a handle copy). The caller already holds one, so relaxed is enough.
+  void add_ref() noexcept { m_state.fetch_add(one_ref, std::memory_order_relaxed); }
+
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept override;
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
+  void retain_for_report() override;
+  void release() noexcept override;
+
+  // --- Fields. Public to the runtime's compiled parts and the templates in detail/. ---
+  /// The coroutine frame this node lives in (spawned tasks).
+  std::coroutine_handle<> m_self;
+  /// Where to continue when the task is taken from a run queue.
+  std::coroutine_handle<> m_resume;
+  runtime_core* m_rt = nullptr;
+  std::atomic<std::uint32_t> m_state{0};
+  std::atomic<std::int64_t> m_pending{0};
+  /// Children spawned by the body; touched only by the thread running the body.
+  std::int64_t m_spawned = 0;
+  /// Value of `g_cancel_epoch` at which the scope chain was last found uncancelled.
+  std::uint64_t m_epoch_seen = 0;
+  /// Assigned on first use (see `id()`), so spawning does not touch a shared counter.
+  std::atomic<std::uint64_t> m_id{0};
+  join_waiter m_waiter;
+  std::atomic<task_extras*> m_extras{nullptr};
+  std::exception_ptr m_error;
+  /// Written by the completing thread before DONE is published.
+  task_outcome m_outcome = task_outcome::running;
+  /// Set when a handle delivered the result (or failure) to somebody.
+  std::atomic<bool> m_observed{false};
+  /// Set when the task completed failed while a handle existed: it holds a reference on its
+  /// parent (and the runtime's root) until its last reference goes.
+  bool m_holds_parent_ref = false;
+
+ protected:
+  ~task_node() {
+    if (task_extras* extras = m_extras.load(std::memory_order_relaxed)) {
+      destroy_extras(extras);
+    }
+  }
+
+ private:
+  static void destroy_extras(task_extras* extras) noexcept;
+};
+
+// ---- Cancellation -----------------------------------------------------------------------------
+
+/// Bumped after every cancel request anywhere (release), read relaxed on the hot path. Alone on
+/// its cache line: it is read by every worker and written only when something is cancelled.
+struct alignas(cache_line) cancel_epoch_cell {
+  std::atomic<std::uint64_t> value{0};
+};
+extern cancel_epoch_cell g_cancel_epoch;
+
+bool cancel_requested_slow(task_node& node) noexcept;
+
+/// True if `node`'s scope or any unshielded ancestor scope was asked to cancel.
+[[nodiscard]] inline bool cancel_requested(task_node& node) noexcept {
+  // Relaxed: a stale epoch only delays noticing a cancel until the next check.
+  const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_relaxed);
+  if (CORUN_LIKELY(epoch == node.m_epoch_seen)) {
+    return false;
+  }
+  return cancel_requested_slow(node);
+}
+
+/// The cancel request that applies to `node` (its own or an unshielded ancestor's), or null.
+[[nodiscard]] const cancel_request* find_cancel(const task_node& node) noexcept;
+
+/// Throws `corun::cancelled` carrying the message of the request that applies to `node`.
+[[noreturn]] void throw_cancelled(const task_node& node);
+
+/// Throws what a joiner of the completed `node` must see: its error, or `task_cancelled`.
+[[noreturn]] void throw_outcome(task_node& node);
+
+// ---- The thread's current task and bounded symmetric transfer ----------------------------------
+
+/// Per-thread scheduling state.
+struct thread_state {
+  /// The spawned task whose coroutine is running on this thread (null off the runtime).
+  task_node* current;
+  /// Symmetric transfers since the worker last resumed a task from a queue.
+  std::uint32_t depth;
+  /// A task whose resumption was deferred because `depth` reached `max_inline_depth`.
+  task_node* bounced;
+  /// The worker this thread is (opaque; null on threads that are not workers).
+  void* worker;
+};
+extern constinit thread_local thread_state tl_thread;
+
+/// g++ 12 does not turn symmetric transfer into a tail call at -O0/-O1 or under sanitizers, so
+/// each transfer may nest one more `resume()` on the stack. Past this many transfers without a
+/// return to the worker loop, the next resumption is handed to the loop instead.
+inline constexpr std::uint32_t max_inline_depth = 64;
+
+/// Symmetric transfer to `h` inside `node`, bounded by `max_inline_depth`.
+[[nodiscard]] inline std::coroutine_handle<> transfer_to(task_node* node,
+                                                         std::coroutine_handle<> h) noexcept {
+  thread_state& ts = tl_thread;
+  ts.current = node;
+  if (CORUN_LIKELY(++ts.depth < max_inline_depth)) {
+    return h;
+  }
+  node->m_resume = h;
+  ts.bounced = node;
+  return std::noop_coroutine();
+}
+
+// ---- Spawn and join (runtime/scheduler/task_lifecycle.cpp) ---------------------------------------
+
+/// Links `child` under `parent` (the task running on this thread) and schedules it.
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent,
+                 std::string name);
+/// The completion protocol, run from the final suspend point of a spawned task.
+[[nodiscard]] std::coroutine_handle<> finish_spawned(task_node& node) noexcept;
+/// Registers the calling task as the joiner of `node`; false if `node` completed meanwhile.
+[[nodiscard]] bool join_suspend(task_node& node, task_node* waiter,
+                                std::coroutine_handle<> h) noexcept;
+/// Blocks the calling (non-worker) thread until `node` completes.
+void join_blocking(task_node& node);
+/// Drops one reference; the last one destroys the frame (reporting an unobserved failure).
+void release_ref(task_node& node) noexcept;
+/// Queues the current task behind other runnable work on this worker.
+void yield_current(std::coroutine_handle<> h) noexcept;
+
+}  // namespace corun::detail

@@ -1,0 +1,246 @@
+/// \file
+/// Handles to spawned tasks: `join_handle<T>` (awaitable, move-only) and `task_handle`
+/// (type-erased, copyable).
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "corun/detail/promise.hpp"
+#include "corun/detail/task_node.hpp"
+
+namespace corun {
+
+namespace detail {
+[[nodiscard]] inline std::exception_ptr exception_of(task_node& node) noexcept {
+  if (!node.done() || node.outcome() != task_outcome::error) {
+    return nullptr;
+  }
+  node.mark_observed();
+  return node.error();
+}
+}  // namespace detail
+
+/// A copyable, type-erased reference to a spawned task. Copies share the task's state; the
+/// task's frame lives until the task completed and the last handle is gone.
+///
+/// Thread-safe: any thread may query or cancel through its own copy.
+class task_handle {
+ public:
+  task_handle() noexcept = default;
+  task_handle(const task_handle& other) noexcept : m_node(other.m_node) { acquire(); }
+  task_handle(task_handle&& other) noexcept : m_node(std::exchange(other.m_node, nullptr)) {}
+  task_handle& operator=(task_handle other) noexcept {
+    std::swap(m_node, other.m_node);
+    return *this;
+  }
+  ~task_handle() {
+    if (m_node != nullptr) {
+      detail::release_ref(*m_node);
+    }
+  }
+
+  /// False for a default-constructed or moved-from handle.
+  [[nodiscard]] bool valid() const noexcept { return m_node != nullptr; }
+  /// The task and all its children completed.
+  [[nodiscard]] bool done() const noexcept { return node().done(); }
+  /// The task ended by letting `corun::cancelled` escape.
+  [[nodiscard]] bool cancelled() const noexcept {
+    return done() && node().outcome() == detail::task_outcome::cancelled;
+  }
+  /// The task ended with an exception other than `corun::cancelled`.
+  [[nodiscard]] bool failed() const noexcept {
+    return done() && node().outcome() == detail::task_outcome::error;
+  }
+  /// Rethrows the task's exception, or `task_cancelled` if it ended cancelled; returns normally
+  /// if it succeeded. Marks the failure as observed. Throws `std::logic_error` if not done.
+  void rethrow() const {
+    detail::task_node& n = node();
+    if (!n.done()) {
+      throw std::logic_error("corun: task_handle::rethrow() on a task that is not done");
+    }
+    n.mark_observed();
+    if (n.outcome() != detail::task_outcome::value) {
+      detail::throw_outcome(n);
+    }
+  }
+  /// The exception the task failed with; null if it is not done or did not fail. Like Python's
+  /// `Task.exception()`, retrieving it counts as observing the failure.
+  [[nodiscard]] std::exception_ptr exception() const noexcept {
+    return detail::exception_of(node());
+  }
+  /// Requests cancellation of the task and all its children. No effect once it is done.
+  void cancel(std::string message = {}) const { node().request_cancel(std::move(message)); }
+  /// Unique, stable id of the task (assigned on first use).
+  [[nodiscard]] std::uint64_t id() const noexcept { return node().id(); }
+  /// The name given at spawn (empty if none).
+  [[nodiscard]] std::string name() const { return node().name(); }
+
+  /// Adopts a reference the caller already owns.
+  explicit task_handle(detail::task_node* owned) noexcept : m_node(owned) {}
+
+ private:
+  [[nodiscard]] detail::task_node& node() const {
+    if (m_node == nullptr) {
+      throw std::logic_error("corun: use of an empty corun::task_handle");
+    }
+    return *m_node;
+  }
+  void acquire() const noexcept {
+    if (m_node != nullptr) {
+      m_node->add_ref();
+    }
+  }
+
+  detail::task_node* m_node = nullptr;
+};
+
+/// The result of `spawn`: awaiting it yields the task's value, rethrows its exception, or throws
+/// `task_cancelled` if it ended cancelled.
+///
+/// Dropping a handle detaches only the handle: the task keeps running as a child of its scope.
+/// If it then fails and nobody observed the failure, its parent scope fails with it.
+///
+/// Move-only; one task at a time may await it, or one non-worker thread may `get()` it.
+template <class T>
+class [[nodiscard("dropping a join_handle detaches it; keep it to await the result")]] join_handle {
+ public:
+  using promise_type = detail::task_promise<T>;
+
+  join_handle() noexcept = default;
+  explicit join_handle(promise_type* owned) noexcept : m_promise(owned) {}
+  join_handle(join_handle&& other) noexcept
+      : m_promise(std::exchange(other.m_promise, nullptr)),
+        m_consumed(std::exchange(other.m_consumed, false)) {}
+  join_handle& operator=(join_handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      m_promise = std::exchange(other.m_promise, nullptr);
+      m_consumed = std::exchange(other.m_consumed, false);
+    }
+    return *this;
+  }
+  join_handle(const join_handle&) = delete;
+  join_handle& operator=(const join_handle&) = delete;
+  ~join_handle() { reset(); }
+
+  [[nodiscard]] bool valid() const noexcept { return m_promise != nullptr; }
+  [[nodiscard]] bool done() const noexcept { return promise().done(); }
+  [[nodiscard]] bool cancelled() const noexcept {
+    return done() && promise().outcome() == detail::task_outcome::cancelled;
+  }
+  [[nodiscard]] bool failed() const noexcept {
+    return done() && promise().outcome() == detail::task_outcome::error;
+  }
+  /// The exception the task failed with; null if it is not done or did not fail. Retrieving it
+  /// counts as observing the failure.
+  [[nodiscard]] std::exception_ptr exception() const noexcept {
+    return detail::exception_of(promise());
+  }
+  /// Requests cancellation of the task and all its children. No effect once it is done.
+  void cancel(std::string message = {}) const { promise().request_cancel(std::move(message)); }
+  [[nodiscard]] std::uint64_t id() const { return promise().id(); }
+  [[nodiscard]] std::string name() const { return promise().name(); }
+
+  class awaiter {
+   public:
+    explicit awaiter(join_handle& handle) noexcept : m_handle(handle) {}
+    [[nodiscard]] bool await_ready() const {
+      promise_type& p = m_handle.checked_for_join();
+      if (p.done()) {
+        return true;
+      }
+      detail::task_node* self = detail::tl_thread.current;
+      // Already cancelled: do not wait; await_resume throws `cancelled`.
+      return self != nullptr && detail::cancel_requested(*self);
+    }
+    [[nodiscard]] bool await_suspend(std::coroutine_handle<> awaiting) const noexcept {
+      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting);
+    }
+    T await_resume() const {
+      promise_type& p = *m_handle.m_promise;
+      if (!p.done()) {
+        detail::throw_cancelled(*detail::tl_thread.current);
+      }
+      return m_handle.consume(p);
+    }
+
+   private:
+    join_handle& m_handle;
+  };
+
+  /// Waits for the task: `T v = co_await h;`. The result can be taken once.
+  awaiter operator co_await() & noexcept { return awaiter{*this}; }
+  awaiter operator co_await() && noexcept { return awaiter{*this}; }
+
+  /// Blocks the calling thread until the task completes, then returns its value or rethrows.
+  /// Only from a thread that is not a corun worker (a worker must `co_await` instead).
+  T get() {
+    promise_type& p = checked_for_join();
+    if (detail::tl_thread.worker != nullptr) {
+      throw std::logic_error(
+          "corun: join_handle::get() called on a corun worker thread; use co_await instead");
+    }
+    if (!p.done()) {
+      detail::join_blocking(p);
+    }
+    return consume(p);
+  }
+
+  /// For a task that is done: its value, or rethrows as `co_await` would. Throws
+  /// `std::logic_error` if the task is not done.
+  T take_completed() {
+    promise_type& p = checked_for_join();
+    if (!p.done()) {
+      throw std::logic_error("corun: join_handle::take_completed() on a task that is not done");
+    }
+    return consume(p);
+  }
+
+  /// A type-erased handle sharing this task.
+  operator task_handle() const {  // NOLINT(google-explicit-constructor): documented conversion
+    promise().add_ref();
+    return task_handle{m_promise};
+  }
+
+ private:
+  promise_type& promise() const {
+    if (m_promise == nullptr) {
+      throw std::logic_error("corun: use of an empty or moved-from corun::join_handle");
+    }
+    return *m_promise;
+  }
+  promise_type& checked_for_join() const {
+    promise_type& p = promise();
+    if (m_consumed) {
+      throw std::logic_error("corun: the result of this join_handle was already taken");
+    }
+    return p;
+  }
+  T consume(promise_type& p) {
+    m_consumed = true;
+    p.mark_observed();
+    if (p.outcome() == detail::task_outcome::cancelled) {
+      detail::task_node* self = detail::tl_thread.current;
+      if (self != nullptr && detail::cancel_requested(*self)) {
+        // The task ended cancelled and so are we: report our own cancellation.
+        detail::throw_cancelled(*self);
+      }
+      detail::throw_outcome(p);
+    }
+    return p.take_result();
+  }
+  void reset() noexcept {
+    if (m_promise != nullptr) {
+      detail::release_ref(*std::exchange(m_promise, nullptr));
+    }
+  }
+
+  promise_type* m_promise = nullptr;
+  bool m_consumed = false;
+};
+
+}  // namespace corun

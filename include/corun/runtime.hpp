@@ -1,0 +1,129 @@
+/// \file
+/// `corun::runtime`: the pool of worker threads that runs tasks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "corun/detail/owned_call.hpp"
+#include "corun/detail/task_node.hpp"
+#include "corun/join_handle.hpp"
+#include "corun/spawn_options.hpp"
+#include "corun/task.hpp"
+
+namespace corun {
+
+/// A failure nobody observed, as handed to `runtime_options::on_unhandled_exception`.
+struct task_failure {
+  std::uint64_t task_id = 0;
+  std::string task_name{};
+  std::exception_ptr error{};
+};
+
+/// Called (on whatever thread noticed it) for the failure of a root task whose handle was
+/// dropped without the failure being observed, or of a task whose parent had already completed.
+/// Must not throw; an exception escaping it terminates the program.
+using unhandled_exception_handler = std::function<void(const task_failure&)>;
+
+/// A handler that reports the failure on stderr and then calls `std::terminate`.
+[[nodiscard]] unhandled_exception_handler terminate_on_unhandled_exception();
+
+/// Settings of a runtime. An aggregate: `runtime rt({.workers = 4})`.
+struct runtime_options {
+  /// Worker threads; 0 means one per hardware thread.
+  std::size_t workers = 0;
+  /// Worker threads are named `<name>-w<N>` (the OS keeps the first 15 characters).
+  std::string name = "corun";
+  /// Where unobserved failures go; empty means "print them on stderr with the task's name and
+  /// id". See `unhandled_exception_handler`.
+  unhandled_exception_handler on_unhandled_exception{};
+  /// Recycle coroutine frames through per-thread caches on the workers. Switching it off makes
+  /// every frame a plain `::operator new` (for measurement).
+  bool recycle_frames = true;
+};
+
+/// Counters of a runtime since it started; each is a sum of per-worker relaxed counters, so a
+/// snapshot taken while tasks run is approximate.
+struct runtime_stats {
+  std::size_t workers = 0;
+  /// Tasks made runnable for the first time (spawns and roots).
+  std::uint64_t spawned = 0;
+  /// Tasks that completed.
+  std::uint64_t completed = 0;
+  /// Tasks taken from another worker's queue.
+  std::uint64_t steals = 0;
+  /// Times a worker went to sleep for lack of work.
+  std::uint64_t parks = 0;
+  /// Tasks handed in from threads that are not workers of this runtime.
+  std::uint64_t injected = 0;
+  /// Coroutine frames alive in the whole process (all runtimes, all threads).
+  std::int64_t live_frames = 0;
+};
+
+namespace detail {
+void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame,
+                std::string name);
+}  // namespace detail
+
+/// A pool of worker threads running corun tasks with work stealing.
+///
+/// Thread-safety: `spawn`, `block_on`, `workers` and `stats` may be called from any thread
+/// (`block_on` only from threads that are not corun workers).
+///
+/// Destruction: requests cancellation of every task, waits until all of them (and all their
+/// children) completed, then joins the workers. Frames of completed tasks stay alive while a
+/// handle refers to them. Destroying a runtime from one of its own tasks is an error.
+class runtime {
+ public:
+  explicit runtime(runtime_options options = {});
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// Starts `t` as a root task owned by the runtime. Callable from any thread.
+  template <class T>
+  join_handle<T> spawn(task<T> t, spawn_options options = {}) {
+    if (!t.valid()) {
+      throw std::logic_error("corun: runtime::spawn of an empty or moved-from corun::task");
+    }
+    auto frame = t.release();
+    detail::spawn_root(*m_core, frame.promise(), frame, std::move(options.name));
+    return join_handle<T>{&frame.promise()};
+  }
+
+  /// Starts `fn(args...)` as a root task; the callable and arguments live as long as the task.
+  template <class F, class... Args>
+    requires detail::task_factory<std::decay_t<F>, std::decay_t<Args>...>
+  auto spawn(F&& fn, Args&&... args) {
+    return spawn(detail::call_owned(std::forward<F>(fn), std::forward<Args>(args)...));
+  }
+
+  /// Runs `t` as a root task and blocks the calling thread until it completes; returns its value
+  /// or rethrows its exception (`task_cancelled` if it ended cancelled). Throws
+  /// `std::logic_error` when called on a corun worker thread.
+  template <class T>
+  T block_on(task<T> t) {
+    if (detail::tl_thread.worker != nullptr) {
+      throw std::logic_error(
+          "corun: block_on called on a corun worker thread; co_await the task instead");
+    }
+    return spawn(std::move(t)).get();
+  }
+
+  /// Number of worker threads.
+  [[nodiscard]] std::size_t workers() const noexcept;
+  /// The `name` option.
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] runtime_stats stats() const;
+
+ private:
+  std::unique_ptr<detail::runtime_core> m_core;
+};
+
+}  // namespace corun

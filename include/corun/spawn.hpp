@@ -1,0 +1,71 @@
+/// \file
+/// The free `corun::spawn`: start a child of the current task.
+#pragma once
+
+#include <stdexcept>
+#include <utility>
+
+#include "corun/detail/owned_call.hpp"
+#include "corun/detail/task_node.hpp"
+#include "corun/join_handle.hpp"
+#include "corun/spawn_options.hpp"
+#include "corun/task.hpp"
+
+namespace corun {
+
+namespace detail {
+[[nodiscard]] inline task_node& current_task_for(const char* what) {
+  task_node* current = tl_thread.current;
+  if (current == nullptr) {
+    throw std::logic_error(std::string("corun: ") + what +
+                           " called outside a corun task (use runtime::spawn or block_on)");
+  }
+  return *current;
+}
+}  // namespace detail
+
+/// Spawns `t` on the current runtime as a child of the current task. Only inside a corun task.
+///
+/// The child runs concurrently; the current task does not complete until it has completed.
+/// Cancelling the current task cancels the child. If the child fails and its handle was dropped
+/// without being awaited, the current task is cancelled and fails with that error.
+template <class T>
+join_handle<T> spawn(task<T> t, spawn_options options) {
+  detail::task_node& parent = detail::current_task_for("corun::spawn");
+  if (!t.valid()) {
+    throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
+  }
+  auto frame = t.release();
+  detail::spawn_child(frame.promise(), frame, parent, std::move(options.name));
+  return join_handle<T>{&frame.promise()};
+}
+
+/// As above, without options (the hot path: no option object to build).
+template <class T>
+join_handle<T> spawn(task<T> t) {
+  detail::task_node& parent = detail::current_task_for("corun::spawn");
+  if (!t.valid()) {
+    throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
+  }
+  auto frame = t.release();
+  detail::spawn_child(frame.promise(), frame, parent, std::string());
+  return join_handle<T>{&frame.promise()};
+}
+
+/// Spawns `fn(args...)` as a child of the current task. The callable and the arguments are moved
+/// into storage that lives as long as the task, so a coroutine lambda's captures cannot dangle.
+template <class F, class... Args>
+  requires detail::task_factory<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn(F&& fn, Args&&... args) {
+  return spawn(detail::call_owned(std::forward<F>(fn), std::forward<Args>(args)...));
+}
+
+/// As above, with options.
+template <class F, class... Args>
+  requires detail::task_factory<std::decay_t<F>, std::decay_t<Args>...>
+auto spawn(spawn_options options, F&& fn, Args&&... args) {
+  return spawn(detail::call_owned(std::forward<F>(fn), std::forward<Args>(args)...),
+               std::move(options));
+}
+
+}  // namespace corun

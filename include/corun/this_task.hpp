@@ -1,0 +1,61 @@
+/// \file
+/// `corun::this_task`: what a task can ask about itself.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <string>
+
+#include "corun/detail/task_node.hpp"
+
+namespace corun::this_task {
+
+namespace detail {
+[[nodiscard]] corun::detail::task_node& current(const char* what);
+}  // namespace detail
+
+/// Awaitable returned by `yield()`.
+class yield_awaiter {
+ public:
+  [[nodiscard]] bool await_ready() const {
+    // Already cancelled: no need to queue behind others before throwing.
+    return corun::detail::cancel_requested(detail::current("this_task::yield"));
+  }
+  void await_suspend(std::coroutine_handle<> self) const noexcept {
+    corun::detail::yield_current(self);
+  }
+  void await_resume() const {
+    corun::detail::task_node& self = *corun::detail::tl_thread.current;
+    if (corun::detail::cancel_requested(self)) {
+      corun::detail::throw_cancelled(self);
+    }
+  }
+};
+
+/// `co_await this_task::yield();` lets the other runnable tasks of this worker run first.
+/// A suspension point: throws `corun::cancelled` if the task's scope is cancelled.
+[[nodiscard]] inline yield_awaiter yield() noexcept { return {}; }
+
+/// Awaitable returned by `checkpoint()`; it never suspends.
+struct checkpoint_awaiter {
+  [[nodiscard]] bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  void await_resume() const noexcept {}
+};
+
+/// Throws `corun::cancelled` if the current task's scope (or an unshielded parent scope) was
+/// asked to cancel. Call it in long computations; `co_await this_task::checkpoint()` works too.
+inline checkpoint_awaiter checkpoint() {
+  corun::detail::task_node& self = detail::current("this_task::checkpoint");
+  if (corun::detail::cancel_requested(self)) {
+    corun::detail::throw_cancelled(self);
+  }
+  return {};
+}
+
+/// The current task's id (stable, unique within the process).
+[[nodiscard]] std::uint64_t id();
+/// The current task's name (empty if none was given at spawn).
+[[nodiscard]] std::string name();
+
+}  // namespace corun::this_task

@@ -1,0 +1,236 @@
+// Coroutine frame recycling.
+//
+//  1. Frames are rounded up to 64-byte size classes, so any block of a class serves any frame of
+//     that class, whichever thread allocated it.
+//  2. Each thread keeps a free list per class (frame_alloc.hpp, the fast paths). A list that
+//     grows past `frame_cache_limit` gives batches of `batch_size` blocks to the central list of
+//     its class; a thread whose list is empty takes a batch from there. Frames freed on another
+//     worker thus travel back to allocating workers a batch at a time, with one lock per batch.
+//  3. The central lists are bounded; past the bound, blocks go back to `::operator delete`.
+//  4. A thread that exits gives its lists to the central ones and folds its live count into
+//     `retired_live`, so `live_frames()` stays exact.
+#include "memory/frame_pool.hpp"
+
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "corun/detail/frame_alloc.hpp"
+
+namespace corun::detail {
+
+constinit thread_local thread_frame_cache* tl_frame_cache = nullptr;
+
+namespace {
+
+constexpr std::uint32_t batch_size = 64;
+constexpr std::size_t max_central_batches = 256;
+
+struct batch {
+  free_frame* head;
+  std::uint32_t count;
+};
+
+struct central_registry {
+  std::mutex lock;
+  std::vector<thread_frame_cache*> caches;               // guarded by lock
+  std::vector<batch> central[frame_class_count];         // guarded by lock
+  /// Live frames of exited threads and of allocations made without a cache.
+  std::atomic<std::int64_t> retired_live{0};
+};
+
+central_registry& registry() {
+  // Never destroyed: threads may free frames during static destruction.
+  static auto* instance = new central_registry;
+  return *instance;
+}
+
+std::size_t class_bytes(std::size_t cls) noexcept { return cls << frame_class_shift; }
+
+void delete_list(free_frame* head) noexcept {
+  while (head != nullptr) {
+    free_frame* next = head->next;
+    ::operator delete(head);
+    head = next;
+  }
+}
+
+/// Owns the calling thread's cache; its destructor runs at thread exit (step 4).
+struct cache_owner {
+  thread_frame_cache cache{};
+  bool created = false;
+  bool dead = false;
+
+  void create(bool recycle) {
+    cache.recycle = recycle;
+    for (std::uint32_t& count : cache.free_count) {
+      // A full list never takes a block on the fast path: non-recycling threads always free
+      // through the slow path.
+      count = recycle ? 0 : frame_cache_limit;
+    }
+    {
+      const std::lock_guard lock(registry().lock);
+      registry().caches.push_back(&cache);
+    }
+    created = true;
+    tl_frame_cache = &cache;
+  }
+
+  ~cache_owner() {
+    dead = true;
+    if (!created) {
+      return;
+    }
+    tl_frame_cache = nullptr;
+    central_registry& reg = registry();
+    const std::lock_guard lock(reg.lock);
+    for (std::size_t cls = 0; cls < frame_class_count; ++cls) {
+      if (cache.free_list[cls] == nullptr) {
+        continue;
+      }
+      if (reg.central[cls].size() < max_central_batches) {
+        reg.central[cls].push_back(batch{cache.free_list[cls], cache.free_count[cls]});
+      } else {
+        delete_list(cache.free_list[cls]);
+      }
+    }
+    std::erase(reg.caches, &cache);
+    reg.retired_live.fetch_add(cache.live.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+  }
+};
+
+thread_local cache_owner tl_owner;
+
+/// The calling thread's cache, created on first use; null once the thread is exiting.
+thread_frame_cache* thread_cache() {
+  if (tl_frame_cache != nullptr) {
+    return tl_frame_cache;
+  }
+  cache_owner& owner = tl_owner;
+  if (owner.dead) {
+    return nullptr;
+  }
+  if (!owner.created) {
+    owner.create(true);
+  }
+  return &owner.cache;
+}
+
+void count_live(thread_frame_cache* cache, std::int64_t delta) noexcept {
+  if (cache != nullptr) {
+    cache->live.store(cache->live.load(std::memory_order_relaxed) + delta,
+                      std::memory_order_relaxed);
+  } else {
+    registry().retired_live.fetch_add(delta, std::memory_order_relaxed);
+  }
+}
+
+
+}  // namespace
+
+void configure_thread_frame_cache(bool recycle) {
+  cache_owner& owner = tl_owner;
+  if (!owner.created && !owner.dead) {
+    owner.create(recycle);
+  }
+}
+
+void* frame_alloc_slow(std::size_t size) {
+  thread_frame_cache* cache = thread_cache();
+  const std::size_t cls = frame_class(size);
+  if (cls >= frame_class_count) {
+    void* block = ::operator new(size);
+    count_live(cache, 1);
+    return block;
+  }
+  if (cache != nullptr && cache->recycle) {
+    batch taken{nullptr, 0};
+    {
+      central_registry& reg = registry();
+      const std::lock_guard lock(reg.lock);
+      if (!reg.central[cls].empty()) {
+        taken = reg.central[cls].back();
+        reg.central[cls].pop_back();
+      }
+    }
+    if (taken.head != nullptr) {
+      free_frame* block = taken.head;
+      cache->free_list[cls] = block->next;
+      cache->free_count[cls] = taken.count - 1;
+      count_live(cache, 1);
+      return block;
+    }
+  }
+  void* block = ::operator new(class_bytes(cls));
+  count_live(cache, 1);
+  return block;
+}
+
+void frame_free_slow(void* block, std::size_t size) noexcept {
+  const std::size_t cls = frame_class(size);
+  thread_frame_cache* cache = nullptr;
+  try {
+    cache = thread_cache();
+  } catch (...) {
+    // Could not register a cache (out of memory): free directly.
+  }
+  count_live(cache, -1);
+  if (cls >= frame_class_count || cache == nullptr || !cache->recycle) {
+    ::operator delete(block);
+    return;
+  }
+  auto* node = static_cast<free_frame*>(block);
+  node->next = cache->free_list[cls];
+  cache->free_list[cls] = node;
+  if (++cache->free_count[cls] <= frame_cache_limit) {
+    return;  // the fast path only missed because this thread had no cache yet
+  }
+  // Over the limit: hand batches to the central list until the list is half full.
+  std::vector<batch> spare;
+  try {
+    spare.reserve(frame_cache_limit / batch_size);
+  } catch (...) {
+    ::operator delete(std::exchange(cache->free_list[cls], node->next));
+    --cache->free_count[cls];
+    return;
+  }
+  free_frame* list = cache->free_list[cls];
+  std::uint32_t count = cache->free_count[cls];
+  while (count > frame_cache_limit / 2) {
+    free_frame* head = list;
+    free_frame* tail = head;
+    for (std::uint32_t i = 1; i < batch_size; ++i) {
+      tail = tail->next;
+    }
+    list = tail->next;
+    tail->next = nullptr;
+    count -= batch_size;
+    spare.push_back(batch{head, batch_size});
+  }
+  cache->free_list[cls] = list;
+  cache->free_count[cls] = count;
+  central_registry& reg = registry();
+  const std::lock_guard lock(reg.lock);
+  for (const batch& b : spare) {
+    if (reg.central[cls].size() < max_central_batches) {
+      reg.central[cls].push_back(b);
+    } else {
+      delete_list(b.head);
+    }
+  }
+}
+
+std::int64_t live_frames() noexcept {
+  central_registry& reg = registry();
+  const std::lock_guard lock(reg.lock);
+  std::int64_t total = reg.retired_live.load(std::memory_order_relaxed);
+  for (const thread_frame_cache* cache : reg.caches) {
+    total += cache->live.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+}  // namespace corun::detail

@@ -1,0 +1,36 @@
+/// \file
+/// Minimal Linux futex wrappers: sleep until a 32-bit word changes, wake sleepers.
+///
+/// Only sleeping goes through the kernel; every hand-off of data is an atomic operation on the
+/// word itself (TSan does not see futex calls as synchronisation, and need not).
+#pragma once
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdint>
+
+namespace corun::detail {
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+
+/// Sleeps while `*word == expected` (may wake spuriously; callers loop).
+inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) noexcept {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the kernel takes the raw word
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
+}
+
+/// Wakes up to `count` threads sleeping on `word`.
+inline void futex_wake(std::atomic<std::uint32_t>* word, int count) noexcept {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the kernel takes the raw word
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
+inline void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept { futex_wake(word, INT_MAX); }
+
+}  // namespace corun::detail

@@ -1,0 +1,244 @@
+// The runtime's life: start-up, roots, shutdown.
+//
+// Shutdown (`~runtime_core`), in this order:
+//  1. Request cancellation of the root scope. Every task descends from it, so each one sees
+//     `cancelled` at its next suspension point and unwinds, running its destructors.
+//  2. Close the root scope: `runtime::spawn` now throws. (A root spawned between 1 and 2 starts
+//     under the cancelled root and unwinds like the others.)
+//  3. Wait until the last root task completed. A task completes only after all its children,
+//     so then every task of the runtime has completed and no coroutine will run again.
+//  4. Set the stop flag, wake every sleeping worker, join all worker threads.
+//  5. Detach the root scope from the runtime (late failure reports go to stderr) and drop our
+//     reference to it. Frames of completed tasks still referenced by handles stay valid: a
+//     handle needs nothing from the runtime.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "corun/exception_group.hpp"
+#include "corun/runtime.hpp"
+#include "corun/this_task.hpp"
+#include "scheduler/futex.hpp"
+#include "scheduler/runtime_core.hpp"
+#include "scheduler/task_extras.hpp"
+
+namespace corun {
+
+namespace detail {
+
+// ---- root_scope -------------------------------------------------------------------------------
+
+bool root_scope::try_add_root() noexcept {
+  // seq_cst, paired with close_and_wait: either this root is counted before shutdown reads the
+  // count, or it sees the closing flag and backs out.
+  m_live.fetch_add(1, std::memory_order_seq_cst);
+  if (m_closing.load(std::memory_order_seq_cst)) {
+    (void)child_completed(false);
+    return false;
+  }
+  return true;
+}
+
+resumption root_scope::child_completed(bool /*child_failed*/) noexcept {
+  if (m_live.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      m_closing.load(std::memory_order_seq_cst)) {
+    m_quiesced.fetch_add(1, std::memory_order_release);
+    futex_wake_all(&m_quiesced);
+  }
+  return {};
+}
+
+void root_scope::close_and_wait() {
+  m_closing.store(true, std::memory_order_seq_cst);
+  for (;;) {
+    const std::uint32_t seen = m_quiesced.load(std::memory_order_acquire);
+    if (m_live.load(std::memory_order_seq_cst) == 0) {
+      return;
+    }
+    futex_wait(&m_quiesced, seen);
+  }
+}
+
+void root_scope::detach_runtime() noexcept {
+  const std::lock_guard lock(m_report_lock);
+  m_runtime_alive = false;
+  m_handler = nullptr;
+}
+
+void root_scope::report(const task_failure& failure) noexcept {
+  const std::lock_guard lock(m_report_lock);
+  if (m_runtime_alive && m_handler) {
+    m_handler(failure);  // a handler that throws terminates: we are noexcept
+    return;
+  }
+  report_on_stderr(failure);
+}
+
+void root_scope::adopt_failure(std::exception_ptr error, task_node& child) noexcept {
+  report(task_failure{child.id(), child.name(), std::move(error)});
+}
+
+void root_scope::retain_for_report() { m_refs.fetch_add(1, std::memory_order_relaxed); }
+
+void root_scope::release() noexcept {
+  // acq_rel: the last release sees every use of the scope.
+  if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete this;
+  }
+}
+
+void report_on_stderr(const task_failure& failure) noexcept {
+  std::string line = "corun: unhandled failure in task #" + std::to_string(failure.task_id);
+  if (!failure.task_name.empty()) {
+    line += " '" + failure.task_name + "'";
+  }
+  line += ": " + describe_exception(failure.error) + "\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+// ---- runtime_core -----------------------------------------------------------------------------
+
+namespace {
+std::size_t worker_count(std::size_t requested) {
+  if (requested != 0) {
+    return requested;
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware != 0 ? hardware : 1;
+}
+}  // namespace
+
+runtime_core::runtime_core(runtime_options options)
+    : m_options(std::move(options)),
+      m_root(new root_scope(m_options.on_unhandled_exception)),
+      m_idle(worker_count(m_options.workers)) {
+  const std::size_t count = worker_count(m_options.workers);
+  m_options.workers = count;
+  m_workers.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    m_workers.push_back(std::make_unique<worker>(*this, i));
+  }
+  for (auto& w : m_workers) {
+    w->start();
+  }
+}
+
+runtime_core::~runtime_core() {
+  if (local_worker() != nullptr) {
+    std::fputs("corun: a runtime was destroyed from one of its own tasks; aborting\n", stderr);
+    std::abort();
+  }
+  m_root->request_cancel("the runtime is shutting down");  // step 1
+  m_root->close_and_wait();                                // steps 2 and 3
+  m_stopping.store(true, std::memory_order_seq_cst);  // step 4
+  for (const std::size_t index : m_idle.take_all_sleepers()) {
+    m_workers[index]->unpark();
+  }
+  for (auto& w : m_workers) {
+    w->join();
+  }
+  m_root->detach_runtime();  // step 5
+  m_root->release();
+}
+
+void runtime_core::schedule(task_node& node) {
+  if (worker* w = local_worker()) {
+    w->push(node);
+    return;
+  }
+  m_inject.enqueue(&node);
+  m_injected.fetch_add(1, std::memory_order_relaxed);
+  if (const auto sleeper = m_idle.worker_to_wake_after_inject()) {
+    m_workers[*sleeper]->unpark();
+  }
+}
+
+void runtime_core::notify_work_pushed() {
+  if (const auto sleeper = m_idle.worker_to_wake()) {
+    m_workers[*sleeper]->unpark();
+  }
+}
+
+bool runtime_core::any_visible_work() const noexcept {
+  for (const auto& w : m_workers) {
+    if (w->maybe_has_work()) {
+      return true;
+    }
+  }
+  return m_inject.size_approx() != 0;
+}
+
+runtime_stats runtime_core::stats() const {
+  runtime_stats s;
+  s.workers = m_workers.size();
+  for (const auto& w : m_workers) {
+    s.spawned += w->counters.spawned.load(std::memory_order_relaxed);
+    s.completed += w->counters.completed.load(std::memory_order_relaxed);
+    s.steals += w->counters.steals.load(std::memory_order_relaxed);
+    s.parks += w->counters.parks.load(std::memory_order_relaxed);
+  }
+  s.injected = m_injected.load(std::memory_order_relaxed);
+  s.spawned += s.injected;
+  s.live_frames = live_frames();
+  return s;
+}
+
+void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame,
+                std::string name) {
+  root_scope& root = core.root();
+  if (!root.try_add_root()) {
+    frame.destroy();
+    throw std::logic_error("corun: runtime::spawn on a runtime that is shutting down");
+  }
+  init_spawned(node, frame, root, core, 0, std::move(name));
+  if (worker* w = core.local_worker()) {
+    worker_counters::bump(w->counters.spawned);
+  }
+  core.schedule(node);
+}
+
+}  // namespace detail
+
+// ---- runtime ----------------------------------------------------------------------------------
+
+runtime::runtime(runtime_options options)
+    : m_core(std::make_unique<detail::runtime_core>(std::move(options))) {}
+
+runtime::~runtime() = default;
+
+std::size_t runtime::workers() const noexcept { return m_core->options().workers; }
+
+const std::string& runtime::name() const noexcept { return m_core->options().name; }
+
+runtime_stats runtime::stats() const { return m_core->stats(); }
+
+unhandled_exception_handler terminate_on_unhandled_exception() {
+  return [](const task_failure& failure) {
+    detail::report_on_stderr(failure);
+    std::terminate();
+  };
+}
+
+// ---- this_task --------------------------------------------------------------------------------
+
+namespace this_task {
+
+corun::detail::task_node& detail::current(const char* what) {
+  corun::detail::task_node* node = corun::detail::tl_thread.current;
+  if (node == nullptr) {
+    throw std::logic_error(std::string("corun: ") + what + " called outside a corun task");
+  }
+  return *node;
+}
+
+std::uint64_t id() { return detail::current("this_task::id").id(); }
+
+std::string name() { return detail::current("this_task::name").name(); }
+
+}  // namespace this_task
+
+}  // namespace corun

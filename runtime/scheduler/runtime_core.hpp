@@ -1,0 +1,64 @@
+/// \file
+/// The compiled state behind `corun::runtime`: workers, injection queue, idle state, root scope.
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "corun/runtime.hpp"
+#include "scheduler/idle.hpp"
+#include "scheduler/root_scope.hpp"
+#include "scheduler/worker.hpp"
+
+namespace corun::detail {
+
+class runtime_core {
+ public:
+  explicit runtime_core(runtime_options options);
+  /// The shutdown protocol; see runtime.cpp.
+  ~runtime_core();
+  runtime_core(const runtime_core&) = delete;
+  runtime_core& operator=(const runtime_core&) = delete;
+
+  /// Makes `node` runnable (at `node.m_resume`) from any thread.
+  void schedule(task_node& node);
+  /// The worker of this runtime running on the calling thread, or null.
+  [[nodiscard]] worker* local_worker() const noexcept {
+    auto* w = static_cast<worker*>(tl_thread.worker);
+    return w != nullptr && &w->core() == this ? w : nullptr;
+  }
+  /// After work became visible on a worker's deque: wake a sleeper if nobody searches.
+  void notify_work_pushed();
+  [[nodiscard]] task_node* pop_injected() {
+    task_node* node = nullptr;
+    return m_inject.try_dequeue(node) ? node : nullptr;
+  }
+  /// Recheck before sleeping (idle.hpp step 4).
+  [[nodiscard]] bool any_visible_work() const noexcept;
+  [[nodiscard]] bool stopping() const noexcept {
+    return m_stopping.load(std::memory_order_seq_cst);
+  }
+
+  [[nodiscard]] idle& idle_state() noexcept { return m_idle; }
+  [[nodiscard]] root_scope& root() const noexcept { return *m_root; }
+  [[nodiscard]] const runtime_options& options() const noexcept { return m_options; }
+  [[nodiscard]] std::vector<std::unique_ptr<worker>>& workers() noexcept { return m_workers; }
+  [[nodiscard]] runtime_stats stats() const;
+
+ private:
+  friend class worker;
+
+  runtime_options m_options;
+  root_scope* m_root;
+  idle m_idle;
+  moodycamel::ConcurrentQueue<task_node*> m_inject;
+  std::atomic<std::uint64_t> m_injected{0};
+  std::atomic<bool> m_stopping{false};
+  std::vector<std::unique_ptr<worker>> m_workers;
+};
+
+}  // namespace corun::detail

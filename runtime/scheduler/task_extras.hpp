@@ -1,0 +1,43 @@
+/// \file
+/// Cold per-task data, allocated only for tasks that need it (a name, adopted failures).
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "corun/detail/task_node.hpp"
+
+namespace corun::detail {
+
+class root_scope;
+
+struct task_extras {
+  /// Set before the task is published; immutable afterwards.
+  std::string name;
+  std::mutex lock;
+  /// Failures of children nobody observed; folded into the outcome at completion.
+  std::vector<std::exception_ptr> adopted;  // guarded by lock
+  /// Set at completion; later reports are escalated to the runtime's root.
+  bool closed = false;  // guarded by lock
+  /// The root this task keeps alive while it holds a deferred failure report.
+  root_scope* held_root = nullptr;
+};
+
+/// The task's extras, created on first use (thread-safe).
+task_extras& ensure_extras(task_node& node);
+
+/// "task #12 'name'" for messages.
+[[nodiscard]] std::string task_label(task_node& node);
+
+/// Hands a failure nobody can observe any more to the runtime that `child` keeps alive (see
+/// `held_root`), or to stderr.
+void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept;
+
+/// Prepares a spawned task: links it under `parent`, two references (body and handle).
+void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
+                  runtime_core& rt, std::uint64_t epoch_seen, std::string name);
+
+}  // namespace corun::detail

@@ -1,0 +1,339 @@
+// Spawn, completion, join and references of a task. The protocols are described in
+// include/corun/detail/task_node.hpp; the numbered steps below refer to `complete`.
+//
+// Completion of a task whose body and children are all done (`complete`):
+//  1. Settle the outcome: classify the body's exception (`cancelled` or a failure) and fold in
+//     the failures adopted from children nobody observed; close the task to late reports.
+//  2. If it failed: with no handle left, report the failure to the parent now (the parent is
+//     still open, since it waits for this task); otherwise keep a reference on the parent (and
+//     the root) for a late report when the last handle goes.
+//  3. Publish DONE and drop the body's reference in one RMW; pick up the registered joiner. The
+//     task may be destroyed right after this step, so everything needed later was read before.
+//  4. Tell the parent scope. A task parent whose last child this was is completed next, in the
+//     same loop (no recursion, however deep the tree).
+//  5. Of everybody to resume, the first is the target of the symmetric transfer; the others are
+//     pushed on this worker's deque.
+#include <exception>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "corun/cancelled.hpp"
+#include "corun/detail/task_node.hpp"
+#include "corun/exception_group.hpp"
+#include "scheduler/futex.hpp"
+#include "scheduler/root_scope.hpp"
+#include "scheduler/runtime_core.hpp"
+#include "scheduler/task_extras.hpp"
+#include "scheduler/worker.hpp"
+
+namespace corun::detail {
+
+namespace {
+
+worker& current_worker() noexcept { return *static_cast<worker*>(tl_thread.worker); }
+
+/// Whom to resume after a completion: the first goes by symmetric transfer, the rest are queued.
+class resume_list {
+ public:
+  void add(resumption r) {
+    if (m_first.node == nullptr) {
+      m_first = r;
+      return;
+    }
+    r.node->m_resume = r.handle;
+    current_worker().push(*r.node);
+  }
+  [[nodiscard]] std::coroutine_handle<> transfer() const noexcept {
+    if (m_first.node == nullptr) {
+      return std::noop_coroutine();
+    }
+    return transfer_to(m_first.node, m_first.handle);
+  }
+
+ private:
+  resumption m_first;
+};
+
+std::string describe_task(task_node& node) { return "corun: " + task_label(node); }
+
+/// Step 1.
+void settle_outcome(task_node& node) {
+  if (node.m_error) {
+    try {
+      std::rethrow_exception(node.m_error);
+    } catch (const cancelled&) {
+      node.m_outcome = task_outcome::cancelled;
+    } catch (...) {
+      node.m_outcome = task_outcome::error;
+    }
+  } else {
+    node.m_outcome = task_outcome::value;
+  }
+  // Acquire: extras installed by children (before their completion) are visible here anyway
+  // through m_pending; this pairs with the release CAS of `ensure_extras` for the pointer itself.
+  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
+  if (extras == nullptr) {
+    return;  // no child adopted a failure into us or holds a deferred report on us
+  }
+  std::vector<std::exception_ptr> adopted;
+  {
+    const std::lock_guard lock(extras->lock);
+    extras->closed = true;
+    adopted.swap(extras->adopted);
+  }
+  if (adopted.empty()) {
+    return;
+  }
+  // A cancellation caused by a child's failure is not itself a failure: only our own error, if
+  // any, joins the children's.
+  if (node.m_outcome == task_outcome::error) {
+    adopted.insert(adopted.begin(), node.m_error);
+  }
+  if (adopted.size() == 1) {
+    node.m_error = adopted.front();
+  } else {
+    const std::size_t count = adopted.size();
+    node.m_error = std::make_exception_ptr(exception_group(
+        describe_task(node) + " failed with " + std::to_string(count) + " errors",
+        std::move(adopted)));
+  }
+  node.m_outcome = task_outcome::error;
+}
+
+void dispose(task_node& node) noexcept {
+  if (node.m_holds_parent_ref) {
+    if (node.m_outcome == task_outcome::error &&
+        !node.m_observed.load(std::memory_order_relaxed)) {
+      node.m_parent->adopt_failure(node.m_error, node);
+    }
+    node.m_parent->release();
+    node.m_extras.load(std::memory_order_relaxed)->held_root->release();
+  }
+  node.m_self.destroy();
+}
+
+void wake_blocked_thread(std::atomic<std::uint32_t>* word) noexcept {
+  // Release: the waiting thread then sees the outcome. The futex call may run after the waiter
+  // returned; its word is on a live thread's stack, so the worst case is a spurious wake-up.
+  word->store(1, std::memory_order_release);
+  futex_wake(word, 1);
+}
+
+std::coroutine_handle<> complete(task_node* node) noexcept {
+  resume_list to_resume;
+  worker& self = current_worker();
+  while (node != nullptr) {
+    settle_outcome(*node);  // step 1
+    scope_node* const parent = node->m_parent;
+    const bool failed = node->m_outcome == task_outcome::error;
+    if (failed) {  // step 2
+      // Acquire: a handle released by another thread is really gone.
+      if (node->m_state.load(std::memory_order_acquire) == task_node::one_ref) {
+        node->m_observed.store(true, std::memory_order_relaxed);
+        parent->adopt_failure(node->m_error, *node);
+      } else {
+        parent->retain_for_report();
+        root_scope& root = node->m_rt->root();
+        root.retain_for_report();
+        ensure_extras(*node).held_root = &root;
+        node->m_holds_parent_ref = true;
+      }
+    }
+    // Step 3. acq_rel: release publishes the outcome and result to joiners and handle holders;
+    // acquire makes a joiner's registration (m_waiter) visible.
+    const std::uint32_t prev =
+        node->m_state.fetch_add(task_node::done_bit - task_node::one_ref, std::memory_order_acq_rel);
+    if ((prev & task_node::waiting_bit) != 0) {
+      const join_waiter waiter = node->m_waiter;
+      if (waiter.node != nullptr) {
+        to_resume.add(resumption{waiter.node, waiter.handle});
+      } else {
+        wake_blocked_thread(waiter.wake_word);
+      }
+    }
+    if ((prev & ~task_node::waiting_bit) == task_node::one_ref) {
+      dispose(*node);
+    }
+    worker_counters::bump(self.counters.completed);
+    // Step 4.
+    const resumption next = parent->kind() == scope_kind::task
+                                ? static_cast<task_node*>(parent)->task_node::child_completed(failed)
+                                : parent->child_completed(failed);
+    node = nullptr;
+    if (next.node != nullptr) {
+      if (next.handle) {
+        to_resume.add(next);
+      } else {
+        node = next.node;
+      }
+    }
+  }
+  return to_resume.transfer();  // step 5
+}
+
+}  // namespace
+
+void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
+                  runtime_core& rt, std::uint64_t epoch_seen, std::string name) {
+  child.m_self = frame;
+  child.m_resume = frame;
+  child.m_parent = &parent;
+  child.m_rt = &rt;
+  child.m_state.store(2 * task_node::one_ref, std::memory_order_relaxed);
+  child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
+  // The parent chain was uncancelled at this epoch, and the child's own scope is new.
+  child.m_epoch_seen = epoch_seen;
+  if (!name.empty()) {
+    ensure_extras(child).name = std::move(name);
+  }
+}
+
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent,
+                 std::string name) {
+  init_spawned(child, frame, parent, *parent.m_rt, parent.m_epoch_seen, std::move(name));
+  ++parent.m_spawned;
+  worker& self = current_worker();
+  worker_counters::bump(self.counters.spawned);
+  self.push(child);
+}
+
+std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
+  const std::int64_t delta = node.m_spawned - task_node::pending_bias;
+  // acq_rel: release publishes the body's writes to whichever child completes last (it then
+  // runs `complete`); acquire makes the children's writes visible if we are last.
+  if (node.m_pending.fetch_add(delta, std::memory_order_acq_rel) + delta != 0) {
+    return std::noop_coroutine();
+  }
+  return complete(&node);
+}
+
+bool join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h) noexcept {
+  node.m_waiter = join_waiter{waiter, h, nullptr};
+  // acq_rel: release publishes m_waiter to the completer; acquire makes the result visible if
+  // the task completed meanwhile (then we do not suspend).
+  return (node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
+          task_node::done_bit) == 0;
+}
+
+void join_blocking(task_node& node) {
+  std::atomic<std::uint32_t> word{0};
+  node.m_waiter = join_waiter{nullptr, {}, &word};
+  // acq_rel: as in join_suspend.
+  if ((node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
+       task_node::done_bit) != 0) {
+    return;
+  }
+  // Acquire: pairs with wake_blocked_thread.
+  while (word.load(std::memory_order_acquire) == 0) {
+    futex_wait(&word, 0);
+  }
+}
+
+void release_ref(task_node& node) noexcept {
+  // acq_rel: our uses of the task happen before its disposal; if we are last we see everything.
+  const std::uint32_t prev = node.m_state.fetch_sub(task_node::one_ref, std::memory_order_acq_rel);
+  if ((prev & ~task_node::waiting_bit) == (task_node::one_ref | task_node::done_bit)) {
+    dispose(node);
+  }
+}
+
+void yield_current(std::coroutine_handle<> h) noexcept {
+  task_node& self = *tl_thread.current;
+  self.m_resume = h;
+  current_worker().push_yielded(self);
+}
+
+std::string task_label(task_node& node) {
+  std::string text = "task #" + std::to_string(node.id());
+  if (const std::string name = node.name(); !name.empty()) {
+    text += " '" + name + "'";
+  }
+  return text;
+}
+
+void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept {
+  const task_failure failure{child.id(), child.name(), error};
+  const task_extras* extras = child.m_extras.load(std::memory_order_acquire);
+  if (extras != nullptr && extras->held_root != nullptr) {
+    extras->held_root->report(failure);
+  } else {
+    report_on_stderr(failure);
+  }
+}
+
+// ---- task_node ------------------------------------------------------------------------------
+
+std::uint64_t task_node::id() noexcept {
+  std::uint64_t id = m_id.load(std::memory_order_relaxed);
+  if (id != 0) {
+    return id;
+  }
+  static std::atomic<std::uint64_t> next_id{1};
+  // Relaxed: ids only need to be unique; the CAS makes every reader agree on one.
+  const std::uint64_t fresh = next_id.fetch_add(1, std::memory_order_relaxed);
+  if (m_id.compare_exchange_strong(id, fresh, std::memory_order_relaxed)) {
+    return fresh;
+  }
+  return id;
+}
+
+std::string task_node::name() const {
+  const task_extras* extras = m_extras.load(std::memory_order_acquire);
+  return extras != nullptr ? extras->name : std::string();
+}
+
+void task_node::adopt_failure(std::exception_ptr error, task_node& child) noexcept {
+  task_extras& extras = ensure_extras(*this);
+  bool adopted = false;
+  {
+    const std::lock_guard lock(extras.lock);
+    if (!extras.closed) {
+      extras.adopted.push_back(error);
+      adopted = true;
+    }
+  }
+  if (!adopted) {
+    // We completed before the failure was reported (the child's handle outlived us): nobody can
+    // fail with it any more, so it is unhandled.
+    report_unhandled(child, error);
+    return;
+  }
+  request_cancel("child " + task_label(child) + " failed: " + describe_exception(error));
+}
+
+resumption task_node::child_completed(bool /*child_failed*/) noexcept {
+  // acq_rel: release our completion to whoever completes the parent; acquire theirs if we are
+  // the last.
+  if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    return resumption{this, {}};
+  }
+  return {};
+}
+
+void task_node::retain_for_report() {
+  // The extras must exist before our completion (see settle_outcome), so create them now.
+  ensure_extras(*this);
+  add_ref();
+}
+
+void task_node::release() noexcept { release_ref(*this); }
+
+void task_node::destroy_extras(task_extras* extras) noexcept { delete extras; }
+
+task_extras& ensure_extras(task_node& node) {
+  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
+  if (extras != nullptr) {
+    return *extras;
+  }
+  auto* fresh = new task_extras;
+  // acq_rel: release publishes the new extras; acquire sees a concurrent winner's.
+  if (node.m_extras.compare_exchange_strong(extras, fresh, std::memory_order_acq_rel)) {
+    return *fresh;
+  }
+  delete fresh;
+  return *extras;
+}
+
+}  // namespace corun::detail

@@ -1,0 +1,220 @@
+// The worker loop.
+//
+//  1. Run local work first: the deque's bottom (LIFO, cache-warm), then tasks that yielded.
+//     Every 61st pick looks at the injection queue and the yielded tasks first, so neither can
+//     be starved by a task that keeps spawning.
+//  2. Out of local work: take from the injection queue, then search: become a searcher (at most
+//     half the workers search at once) and try to steal from every other worker, starting at a
+//     random victim, for a few rounds.
+//  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping.
+//  4. On shutdown the runtime sets the stop flag only after every task completed, then wakes
+//     everybody; a worker exits when it finds the flag set and nothing to run.
+#include "scheduler/worker.hpp"
+
+#include <pthread.h>
+
+#include <string>
+
+#include "memory/frame_pool.hpp"
+#include "scheduler/futex.hpp"
+#include "scheduler/runtime_core.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace corun::detail {
+
+constinit thread_local thread_state tl_thread{};
+
+namespace {
+
+/// Rounds of stealing before a worker parks. Each round visits every other worker once.
+constexpr int search_rounds = 4;
+/// Every how many picks the injection queue and the yielded tasks go first (a prime, as tokio).
+constexpr std::uint32_t fairness_interval = 61;
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+std::uint64_t next_random(std::uint64_t& state) noexcept {
+  // xorshift64*: victim selection only needs to be cheap and spread out.
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return state * 0x2545F4914F6CDD1DULL;
+}
+
+}  // namespace
+
+worker::worker(runtime_core& core, std::size_t index)
+    : m_core(core), m_index(index), m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
+  m_yielded.reserve(64);
+}
+
+void worker::start() {
+  m_thread = std::thread([this] { run(); });
+}
+
+void worker::join() {
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+void worker::push(task_node& node) {
+  m_deque.push(&node);
+  m_core.notify_work_pushed();
+}
+
+void worker::push_yielded(task_node& node) { m_yielded.push_back(&node); }
+
+task_node* worker::pop_yielded() noexcept {
+  if (m_yielded_head == m_yielded.size()) {
+    return nullptr;
+  }
+  task_node* node = m_yielded[m_yielded_head++];
+  if (m_yielded_head == m_yielded.size()) {
+    m_yielded.clear();
+    m_yielded_head = 0;
+  }
+  return node;
+}
+
+void worker::unpark() noexcept {
+  // Release: the waker's state changes happen before the woken worker's loop continues.
+  m_unparked.store(1, std::memory_order_release);
+  futex_wake(&m_unparked, 1);
+}
+
+void worker::wait_for_unpark() noexcept {
+  // Acquire: pairs with `unpark`.
+  while (m_unparked.exchange(0, std::memory_order_acquire) == 0) {
+    futex_wait(&m_unparked, 0);
+  }
+}
+
+void worker::run() {
+  tl_thread = thread_state{nullptr, 0, nullptr, this};
+  configure_thread_frame_cache(m_core.options().recycle_frames);
+  const std::string thread_name = m_core.options().name + "-w" + std::to_string(m_index);
+  pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+
+  for (;;) {
+    task_node* node = next_task();
+    if (node == nullptr) {
+      node = search();
+    }
+    if (node != nullptr) {
+      stop_searching();
+      execute(*node);
+      continue;
+    }
+    if (m_core.stopping()) {
+      break;
+    }
+    park();
+  }
+  tl_thread = thread_state{};
+}
+
+task_node* worker::next_task() {
+  if (++m_tick % fairness_interval == 0) {
+    if (task_node* node = m_core.pop_injected()) {
+      return node;
+    }
+    if (task_node* node = pop_yielded()) {
+      return node;
+    }
+  }
+  if (task_node* node = m_deque.pop()) {
+    return node;
+  }
+  if (task_node* node = pop_yielded()) {
+    return node;
+  }
+  return m_core.pop_injected();
+}
+
+void worker::stop_searching() noexcept {
+  if (!m_searching) {
+    return;
+  }
+  m_searching = false;
+  if (m_core.idle_state().end_search()) {
+    // The last searcher found work: there may be more where it came from.
+    m_core.notify_work_pushed();
+  }
+}
+
+task_node* worker::steal_round() {
+  auto& workers = m_core.workers();
+  const std::size_t count = workers.size();
+  const std::size_t start = static_cast<std::size_t>(next_random(m_rng) % count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t victim = (start + i) % count;
+    if (victim == m_index) {
+      continue;
+    }
+    if (task_node* node = workers[victim]->steal()) {
+      worker_counters::bump(counters.steals);
+      return node;
+    }
+  }
+  return nullptr;
+}
+
+task_node* worker::search() {
+  for (int round = 0; round < search_rounds; ++round) {
+    if (!m_searching) {
+      m_searching = m_core.idle_state().try_begin_search();
+    }
+    if (m_searching) {
+      if (task_node* node = steal_round()) {
+        return node;
+      }
+    }
+    if (task_node* node = m_core.pop_injected()) {
+      return node;
+    }
+    for (int spin = 0; spin < 32; ++spin) {
+      cpu_relax();
+    }
+  }
+  return nullptr;
+}
+
+void worker::park() {
+  worker_counters::bump(counters.parks);
+  m_core.idle_state().transition_to_parked(m_index, m_searching);
+  m_searching = false;
+  if (m_core.any_visible_work() || m_core.stopping()) {
+    if (m_core.idle_state().cancel_park(m_index)) {
+      m_searching = true;
+      return;
+    }
+  }
+  wait_for_unpark();
+  // Woken workers are counted as searching by whoever woke them (idle.hpp, step 5).
+  m_searching = true;
+}
+
+void worker::execute(task_node& node) noexcept {
+  thread_state& ts = tl_thread;
+  ts.current = &node;
+  ts.depth = 0;
+  node.m_resume.resume();
+  while (ts.bounced != nullptr) {
+    task_node* next = ts.bounced;
+    ts.bounced = nullptr;
+    ts.current = next;
+    ts.depth = 0;
+    next->m_resume.resume();
+  }
+  ts.current = nullptr;
+}
+
+}  // namespace corun::detail

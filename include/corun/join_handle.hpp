@@ -157,19 +157,27 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
       // Already cancelled: do not wait; await_resume throws `cancelled`.
       return self != nullptr && detail::cancel_requested(*self);
     }
-    [[nodiscard]] bool await_suspend(std::coroutine_handle<> awaiting) const noexcept {
-      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting);
+    [[nodiscard]] std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+      // Nothing may follow this call: once registered we may be resumed on another worker at
+      // any moment, and clang keeps this function's arguments in the coroutine frame.
+      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting,
+                                  m_registered);
     }
-    T await_resume() const {
+    T await_resume() {
       promise_type& p = *m_handle.m_promise;
+      detail::task_node* self = detail::tl_thread.current;
       if (!p.done()) {
-        detail::throw_cancelled(*detail::tl_thread.current);
+        detail::throw_cancelled(*self);
+      }
+      if (m_registered) {
+        detail::joined_while_waiting(p, *self);
       }
       return m_handle.consume(p);
     }
 
    private:
     join_handle& m_handle;
+    bool m_registered = false;
   };
 
   /// Waits for the task: `T v = co_await h;`. The result can be taken once.

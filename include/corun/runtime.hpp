@@ -67,8 +67,7 @@ struct runtime_stats {
 };
 
 namespace detail {
-void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame,
-                std::string name);
+void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame);
 }  // namespace detail
 
 /// A pool of worker threads running corun tasks with work stealing.
@@ -93,7 +92,10 @@ class runtime {
       throw std::logic_error("corun: runtime::spawn of an empty or moved-from corun::task");
     }
     auto frame = t.release();
-    detail::spawn_root(*m_core, frame.promise(), frame, std::move(options.name));
+    if (!options.name.empty()) {
+      detail::name_task(frame.promise(), std::move(options.name));
+    }
+    detail::spawn_root(*m_core, frame.promise(), frame);
     return join_handle<T>{&frame.promise()};
   }
 

@@ -36,7 +36,10 @@ join_handle<T> spawn(task<T> t, spawn_options options) {
     throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
   }
   auto frame = t.release();
-  detail::spawn_child(frame.promise(), frame, parent, std::move(options.name));
+  if (!options.name.empty()) {
+    detail::name_task(frame.promise(), std::move(options.name));
+  }
+  detail::spawn_child(frame.promise(), frame, parent);
   return join_handle<T>{&frame.promise()};
 }
 
@@ -48,7 +51,7 @@ join_handle<T> spawn(task<T> t) {
     throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
   }
   auto frame = t.release();
-  detail::spawn_child(frame.promise(), frame, parent, std::string());
+  detail::spawn_child(frame.promise(), frame, parent);
   return join_handle<T>{&frame.promise()};
 }
 

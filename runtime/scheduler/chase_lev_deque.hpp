@@ -34,16 +34,19 @@ template <class T>
   requires std::is_pointer_v<T>
 class chase_lev_deque {
  public:
-  explicit chase_lev_deque(std::int64_t initial_capacity = 1024) {
+  /// `light_push`: the caller orders its pushes before later loads itself (asymmetric_barrier.hpp)
+  /// so `push` may publish with a plain release store.
+  explicit chase_lev_deque(bool light_push, std::int64_t initial_capacity = 1024)
+      : m_light_push(light_push) {
     m_rings.push_back(std::make_unique<ring>(initial_capacity));
     m_ring.store(m_rings.back().get(), std::memory_order_relaxed);
   }
   chase_lev_deque(const chase_lev_deque&) = delete;
   chase_lev_deque& operator=(const chase_lev_deque&) = delete;
 
-  /// Owner: adds `item` at the bottom. The seq_cst exchange both publishes the slot to thieves
-  /// (release) and orders the push before the caller's seq_cst load of the idle state, so a
-  /// worker going to sleep either sees this item or is seen by the pusher (see idle.hpp).
+  /// Owner: adds `item` at the bottom. Unless `light_push`, a seq_cst exchange both publishes the
+  /// slot to thieves (release) and orders the push before the caller's seq_cst load of the idle
+  /// state, so a worker going to sleep either sees this item or is seen by the pusher (idle.hpp).
   void push(T item) {
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
     // Acquire: pairs with the thieves' CAS on top, so their reads of the slots we may now reuse
@@ -54,7 +57,12 @@ class chase_lev_deque {
       r = grow(r, t, b);
     }
     r->put(b, item);
-    m_bottom.exchange(b + 1, std::memory_order_seq_cst);
+    if (m_light_push) {
+      // Release: publishes the slot to thieves that acquire bottom.
+      m_bottom.store(b + 1, std::memory_order_release);
+    } else {
+      m_bottom.exchange(b + 1, std::memory_order_seq_cst);
+    }
   }
 
   /// Owner: takes the most recently pushed item, or null.
@@ -85,6 +93,17 @@ class chase_lev_deque {
       m_bottom.store(b + 1, std::memory_order_relaxed);
     }
     return item;
+  }
+
+  /// Owner: pops the bottom item only if it is `expected`. Reading our own bottom slot needs no
+  /// synchronisation: only the owner writes slots and bottom.
+  [[nodiscard]] bool pop_if_bottom(T expected) {
+    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+    if (b == m_top.load(std::memory_order_relaxed) ||
+        m_ring.load(std::memory_order_relaxed)->get(b - 1) != expected) {
+      return false;
+    }
+    return pop() == expected;
   }
 
   /// Any thread: takes the oldest item, or null if empty or lost a race (callers move on).
@@ -145,6 +164,7 @@ class chase_lev_deque {
   alignas(cache_line) std::atomic<std::int64_t> m_bottom{0};
   std::atomic<ring*> m_ring{nullptr};
   std::vector<std::unique_ptr<ring>> m_rings;  // owner only: the current ring and retired ones
+  const bool m_light_push;
 };
 
 }  // namespace corun::detail

@@ -20,7 +20,7 @@ void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) {
   // below publishes the child, whose decrement comes after it runs.
   m_pending.fetch_add(1, std::memory_order_relaxed);
   task_node& owner = *tl_thread.current;
-  init_spawned(child, frame, *this, *m_rt, owner.m_epoch_seen, std::string());
+  init_spawned(child, frame, *this, *m_rt, owner.m_epoch_seen);
   auto& self = *static_cast<worker*>(tl_thread.worker);
   worker_counters::bump(self.counters.spawned);
   self.push(child);

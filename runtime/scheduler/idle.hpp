@@ -38,9 +38,14 @@ class idle {
     m_sleepers.reserve(workers);
   }
 
-  /// Step 1 for a worker's own push (already seq_cst). Returns the worker to wake, if any.
+  /// Step 1 for a worker's own push (already seq_cst, or ordered by the asymmetric barrier).
+  /// Returns the worker to wake, if any. The common answer, "nobody", is decided inline.
   [[nodiscard]] std::optional<std::size_t> worker_to_wake() {
-    return wake_if_needed(m_state.load(std::memory_order_seq_cst));
+    const std::uint64_t state = m_state.load(std::memory_order_seq_cst);
+    if (searching(state) != 0 || unparked(state) >= m_workers) {
+      return std::nullopt;
+    }
+    return wake_if_needed(state);
   }
   /// Step 1 for an injection from outside: the RMW joins the producer to the RMW chain on the
   /// state, so the enqueue happens-before the recheck of any worker that parks after it.

@@ -157,12 +157,6 @@ void runtime_core::schedule(task_node& node) {
   }
 }
 
-void runtime_core::notify_work_pushed() {
-  if (const auto sleeper = m_idle.worker_to_wake()) {
-    m_workers[*sleeper]->unpark();
-  }
-}
-
 bool runtime_core::any_visible_work() const noexcept {
   for (const auto& w : m_workers) {
     if (w->maybe_has_work()) {
@@ -187,14 +181,13 @@ runtime_stats runtime_core::stats() const {
   return s;
 }
 
-void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame,
-                std::string name) {
+void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame) {
   root_scope& root = core.root();
   if (!root.try_add_root()) {
     frame.destroy();
     throw std::logic_error("corun: runtime::spawn on a runtime that is shutting down");
   }
-  init_spawned(node, frame, root, core, 0, std::move(name));
+  init_spawned(node, frame, root, core, 0);
   if (worker* w = core.local_worker()) {
     worker_counters::bump(w->counters.spawned);
   }

@@ -32,7 +32,11 @@ class runtime_core {
     return w != nullptr && &w->core() == this ? w : nullptr;
   }
   /// After work became visible on a worker's deque: wake a sleeper if nobody searches.
-  void notify_work_pushed();
+  void notify_work_pushed() {
+    if (const auto sleeper = m_idle.worker_to_wake()) {
+      m_workers[*sleeper]->unpark();
+    }
+  }
   [[nodiscard]] task_node* pop_injected() {
     task_node* node = nullptr;
     return m_inject.try_dequeue(node) ? node : nullptr;

@@ -38,6 +38,6 @@ void report_unhandled(task_node& child, const std::exception_ptr& error) noexcep
 
 /// Prepares a spawned task: links it under `parent`, two references (body and handle).
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
-                  runtime_core& rt, std::uint64_t epoch_seen, std::string name);
+                  runtime_core& rt, std::uint64_t epoch_seen) noexcept;
 
 }  // namespace corun::detail

@@ -9,8 +9,8 @@
 //     the root) for a late report when the last handle goes.
 //  3. Publish DONE and drop the body's reference in one RMW; pick up the registered joiner. The
 //     task may be destroyed right after this step, so everything needed later was read before.
-//  4. Tell the parent scope. A task parent whose last child this was is completed next, in the
-//     same loop (no recursion, however deep the tree).
+//  4. Tell the parent scope, unless the parent itself is the joiner (task_node.hpp). A task
+//     parent whose last child this was is completed next, in the same loop (no recursion).
 //  5. Of everybody to resume, the first is the target of the symmetric transfer; the others are
 //     pushed on this worker's deque.
 #include <exception>
@@ -60,6 +60,13 @@ std::string describe_task(task_node& node) { return "corun: " + task_label(node)
 
 /// Step 1.
 void settle_outcome(task_node& node) {
+  // Acquire: pairs with the release CAS of `ensure_extras` (children that adopted a failure
+  // into us or hold a deferred report on us created them before their completion).
+  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
+  if (CORUN_LIKELY(!node.m_error && extras == nullptr)) {
+    node.m_outcome = task_outcome::value;
+    return;
+  }
   if (node.m_error) {
     try {
       std::rethrow_exception(node.m_error);
@@ -71,9 +78,6 @@ void settle_outcome(task_node& node) {
   } else {
     node.m_outcome = task_outcome::value;
   }
-  // Acquire: extras installed by children (before their completion) are visible here anyway
-  // through m_pending; this pairs with the release CAS of `ensure_extras` for the pointer itself.
-  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
   if (extras == nullptr) {
     return;  // no child adopted a failure into us or holds a deferred report on us
   }
@@ -141,13 +145,25 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
         node->m_holds_parent_ref = true;
       }
     }
-    // Step 3. acq_rel: release publishes the outcome and result to joiners and handle holders;
+    worker_counters::bump(self.counters.completed);
+    // Step 3. Two references and WAITING: the body's and the one of a joiner that is suspended
+    // (or blocked) until we publish DONE, so nobody else can change the word: a plain store.
+    // Otherwise acq_rel: release publishes the outcome and result to joiners and handle holders;
     // acquire makes a joiner's registration (m_waiter) visible.
-    const std::uint32_t prev =
-        node->m_state.fetch_add(task_node::done_bit - task_node::one_ref, std::memory_order_acq_rel);
+    constexpr std::uint32_t exclusive = 2 * task_node::one_ref | task_node::waiting_bit;
+    std::uint32_t prev = node->m_state.load(std::memory_order_acquire);
+    if (prev == exclusive) {
+      node->m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
+                          std::memory_order_release);
+    } else {
+      prev = node->m_state.fetch_add(task_node::done_bit - task_node::one_ref,
+                                     std::memory_order_acq_rel);
+    }
+    bool parent_joins = false;
     if ((prev & task_node::waiting_bit) != 0) {
       const join_waiter waiter = node->m_waiter;
       if (waiter.node != nullptr) {
+        parent_joins = waiter.node == parent;
         to_resume.add(resumption{waiter.node, waiter.handle});
       } else {
         wake_blocked_thread(waiter.wake_word);
@@ -156,11 +172,13 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     if ((prev & ~task_node::waiting_bit) == task_node::one_ref) {
       dispose(*node);
     }
-    worker_counters::bump(self.counters.completed);
-    // Step 4.
-    const resumption next = parent->kind() == scope_kind::task
-                                ? static_cast<task_node*>(parent)->task_node::child_completed(failed)
-                                : parent->child_completed(failed);
+    // Step 4 (skipped when the parent is the joiner: see joined_while_waiting).
+    resumption next{};
+    if (!parent_joins) {
+      next = parent->kind() == scope_kind::task
+                 ? static_cast<task_node*>(parent)->task_node::child_completed(failed)
+                 : parent->child_completed(failed);
+    }
     node = nullptr;
     if (next.node != nullptr) {
       if (next.handle) {
@@ -176,7 +194,7 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
 }  // namespace
 
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
-                  runtime_core& rt, std::uint64_t epoch_seen, std::string name) {
+                  runtime_core& rt, std::uint64_t epoch_seen) noexcept {
   child.m_self = frame;
   child.m_resume = frame;
   child.m_parent = &parent;
@@ -185,14 +203,12 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
   child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
   // The parent chain was uncancelled at this epoch, and the child's own scope is new.
   child.m_epoch_seen = epoch_seen;
-  if (!name.empty()) {
-    ensure_extras(child).name = std::move(name);
-  }
 }
 
-void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent,
-                 std::string name) {
-  init_spawned(child, frame, parent, *parent.m_rt, parent.m_epoch_seen, std::move(name));
+void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }
+
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) {
+  init_spawned(child, frame, parent, *parent.m_rt, parent.m_epoch_seen);
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);
@@ -200,6 +216,11 @@ void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& par
 }
 
 std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
+  if (node.m_spawned == 0) {
+    // No child was ever spawned, so nobody else touches m_pending: skip the RMW. (Only a task's
+    // own body spawns its children; spawns into it from elsewhere go through group scopes.)
+    return complete(&node);
+  }
   const std::int64_t delta = node.m_spawned - task_node::pending_bias;
   // acq_rel: release publishes the body's writes to whichever child completes last (it then
   // runs `complete`); acquire makes the children's writes visible if we are last.
@@ -209,12 +230,29 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
   return complete(&node);
 }
 
-bool join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h) noexcept {
+std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter,
+                                     std::coroutine_handle<> h, bool& registered) noexcept {
+  worker& self = current_worker();
+  // Exactly two references and no flags: only the body and our handle exist, and no other
+  // thread can make another. If the task is also still at the bottom of our deque, nobody else
+  // can reach it: run it now, inline, with plain stores (as a oneTBB wait runs local tasks).
+  if (node.m_state.load(std::memory_order_relaxed) == 2 * task_node::one_ref &&
+      self.pop_if_bottom(node)) {
+    registered = true;
+    node.m_waiter = join_waiter{waiter, h, nullptr};
+    node.m_state.store(2 * task_node::one_ref | task_node::waiting_bit, std::memory_order_relaxed);
+    return transfer_to(&node, node.m_resume);
+  }
+  registered = true;
   node.m_waiter = join_waiter{waiter, h, nullptr};
   // acq_rel: release publishes m_waiter to the completer; acquire makes the result visible if
-  // the task completed meanwhile (then we do not suspend).
-  return (node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
-          task_node::done_bit) == 0;
+  // the task completed meanwhile (then we continue at once, unregistered).
+  if ((node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
+       task_node::done_bit) != 0) {
+    registered = false;
+    return h;
+  }
+  return std::noop_coroutine();
 }
 
 void join_blocking(task_node& node) {
@@ -232,9 +270,16 @@ void join_blocking(task_node& node) {
 }
 
 void release_ref(task_node& node) noexcept {
+  constexpr std::uint32_t last_and_done = task_node::one_ref | task_node::done_bit;
+  // Acquire: if ours is the only reference left and the task is done, nobody else can touch it
+  // (a new reference needs an existing one): skip the RMW. Pairs with the completer's release.
+  if ((node.m_state.load(std::memory_order_acquire) & ~task_node::waiting_bit) == last_and_done) {
+    dispose(node);
+    return;
+  }
   // acq_rel: our uses of the task happen before its disposal; if we are last we see everything.
   const std::uint32_t prev = node.m_state.fetch_sub(task_node::one_ref, std::memory_order_acq_rel);
-  if ((prev & ~task_node::waiting_bit) == (task_node::one_ref | task_node::done_bit)) {
+  if ((prev & ~task_node::waiting_bit) == last_and_done) {
     dispose(node);
   }
 }

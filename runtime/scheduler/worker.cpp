@@ -6,7 +6,8 @@
 //  2. Out of local work: take from the injection queue, then search: become a searcher (at most
 //     half the workers search at once) and try to steal from every other worker, starting at a
 //     random victim, for a few rounds.
-//  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping.
+//  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping; with
+//     light pushes it first runs the heavy side of the asymmetric barrier.
 //  4. On shutdown the runtime sets the stop flag only after every task completed, then wakes
 //     everybody; a worker exits when it finds the flag set and nothing to run.
 #include "scheduler/worker.hpp"
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "memory/frame_pool.hpp"
+#include "scheduler/asymmetric_barrier.hpp"
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
 
@@ -51,7 +53,10 @@ std::uint64_t next_random(std::uint64_t& state) noexcept {
 }  // namespace
 
 worker::worker(runtime_core& core, std::size_t index)
-    : m_core(core), m_index(index), m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
+    : m_core(core),
+      m_index(index),
+      m_deque(asymmetric_barrier::available()),
+      m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
   m_yielded.reserve(64);
 }
 
@@ -67,6 +72,9 @@ void worker::join() {
 
 void worker::push(task_node& node) {
   m_deque.push(&node);
+  // With the light push, only the compiler must keep the idle-state load after the store; the
+  // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   m_core.notify_work_pushed();
 }
 
@@ -191,6 +199,9 @@ void worker::park() {
   worker_counters::bump(counters.parks);
   m_core.idle_state().transition_to_parked(m_index, m_searching);
   m_searching = false;
+  if (asymmetric_barrier::available()) {
+    asymmetric_barrier::heavy();  // pushers' stores are now visible to the recheck
+  }
   if (m_core.any_visible_work() || m_core.stopping()) {
     if (m_core.idle_state().cancel_park(m_index)) {
       m_searching = true;

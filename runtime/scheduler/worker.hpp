@@ -42,6 +42,9 @@ class worker {
   void push(task_node& node);
   /// Owner: queues `node` behind the other runnable work of this worker.
   void push_yielded(task_node& node);
+  /// Owner: takes `node` if it is the most recently pushed task (for running a joined child
+  /// inline). False if it is not there or a thief took it meanwhile.
+  [[nodiscard]] bool pop_if_bottom(task_node& node) { return m_deque.pop_if_bottom(&node); }
   /// Any thread: takes the oldest task of this worker's deque, or null.
   [[nodiscard]] task_node* steal() { return m_deque.steal(); }
   [[nodiscard]] bool maybe_has_work() const noexcept { return m_deque.maybe_nonempty(); }

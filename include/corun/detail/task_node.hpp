@@ -13,7 +13,10 @@
 /// `m_pending` (`+= spawned - bias`); whoever brings it to zero (the body or the last child)
 /// completes the task: it settles the outcome, publishes DONE in `m_state` (dropping the body's
 /// reference and picking up a registered joiner), and only then tells the parent scope, so a
-/// parent never completes before its children are visibly done.
+/// parent never completes before its children are visibly done. When the registered joiner is
+/// the parent itself, the child skips that last step: the parent is suspended until DONE and,
+/// once resumed, takes the child off its owner count (`joined_while_waiting`), so joined
+/// children cost their parent no atomic at all.
 ///
 /// Failures nobody observes. A failed task whose handle is already gone reports the failure to
 /// its parent before telling it that it completed, so the parent is still open and fails with it.
@@ -248,13 +251,27 @@ inline constexpr std::uint32_t max_inline_depth = 64;
 // ---- Spawn and join (runtime/scheduler/task_lifecycle.cpp) ---------------------------------------
 
 /// Links `child` under `parent` (the task running on this thread) and schedules it.
-void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent,
-                 std::string name);
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent);
+/// Gives a task about to be spawned its name.
+void name_task(task_node& child, std::string name);
 /// The completion protocol, run from the final suspend point of a spawned task.
 [[nodiscard]] std::coroutine_handle<> finish_spawned(task_node& node) noexcept;
-/// Registers the calling task as the joiner of `node`; false if `node` completed meanwhile.
-[[nodiscard]] bool join_suspend(task_node& node, task_node* waiter,
-                                std::coroutine_handle<> h) noexcept;
+/// Registers the calling task (`waiter`, suspended at `h`) as the joiner of `node` and returns
+/// what to run next: `node` itself if it was still waiting at the bottom of this worker's deque
+/// (it runs inline and resumes the joiner when done), `h` if `node` completed meanwhile, else
+/// nothing (back to the worker loop). `registered` tells the joiner, once resumed, whether it
+/// was registered (then `node` relied on it, see `joined_while_waiting`); it is written before
+/// registering, as nothing in the joiner's frame may be touched after.
+[[nodiscard]] std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter,
+                                                   std::coroutine_handle<> h,
+                                                   bool& registered) noexcept;
+/// The parent was the registered joiner of its child `node` when it completed; the child then
+/// did not count itself off the parent's pending counter, so the parent forgets it here.
+inline void joined_while_waiting(const task_node& node, task_node& self) noexcept {
+  if (node.m_parent == &self) {
+    --self.m_spawned;
+  }
+}
 /// Blocks the calling (non-worker) thread until `node` completes.
 void join_blocking(task_node& node);
 /// Drops one reference; the last one destroys the frame (reporting an unobserved failure).

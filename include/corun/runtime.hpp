@@ -92,10 +92,12 @@ class runtime {
       throw std::logic_error("corun: runtime::spawn of an empty or moved-from corun::task");
     }
     auto frame = t.release();
+    detail::frame_guard guard(frame);
     if (!options.name.empty()) {
       detail::name_task(frame.promise(), std::move(options.name));
     }
-    detail::spawn_root(*m_core, frame.promise(), frame);
+    detail::spawn_root(*m_core, frame.promise(), frame);  // throws only before publishing
+    guard.dismiss();
     return join_handle<T>{&frame.promise()};
   }
 

@@ -36,9 +36,11 @@ join_handle<T> spawn(task<T> t, spawn_options options) {
     throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
   }
   auto frame = t.release();
+  detail::frame_guard guard(frame);
   if (!options.name.empty()) {
     detail::name_task(frame.promise(), std::move(options.name));
   }
+  guard.dismiss();
   detail::spawn_child(frame.promise(), frame, parent);
   return join_handle<T>{&frame.promise()};
 }

@@ -21,9 +21,7 @@ class yield_awaiter {
     // Already cancelled: no need to queue behind others before throwing.
     return corun::detail::cancel_requested(detail::current("this_task::yield"));
   }
-  void await_suspend(std::coroutine_handle<> self) const noexcept {
-    corun::detail::yield_current(self);
-  }
+  void await_suspend(std::coroutine_handle<> self) const { corun::detail::yield_current(self); }
   void await_resume() const {
     corun::detail::task_node& self = *corun::detail::tl_thread.current;
     if (corun::detail::cancel_requested(self)) {

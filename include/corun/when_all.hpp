@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 #include <exception>
 #include <string>
 #include <tuple>
@@ -47,6 +48,12 @@ void collect_outcome(join_handle<T>& handle, std::vector<std::exception_ptr>& fa
   }
 }
 
+inline void require_valid(bool valid) {
+  if (!valid) {
+    throw std::logic_error("corun: when_all of an empty or moved-from corun::task");
+  }
+}
+
 /// Throws what a `when_all` whose children ended like this must throw, if anything.
 void settle_when_all(std::vector<std::exception_ptr> failures, bool any_cancelled,
                      std::size_t count);
@@ -59,6 +66,7 @@ void settle_when_all(std::vector<std::exception_ptr> failures, bool any_cancelle
 /// (cancellations left out). If the awaiting task is itself cancelled, it sees `cancelled`.
 template <class... Ts>
 task<std::tuple<detail::non_void_t<Ts>...>> when_all(task<Ts>... tasks) {
+  (detail::require_valid(tasks.valid()), ...);
   detail::group_ref group(detail::group_scope::create(detail::current_task_for("when_all")));
   std::tuple<join_handle<Ts>...> handles{group->spawn(std::move(tasks))...};
   co_await group->join();
@@ -79,9 +87,12 @@ task<std::tuple<detail::non_void_t<Ts>...>> when_all(task<Ts>... tasks) {
 template <class T>
 task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
     std::vector<task<T>> tasks) {
+  for (const task<T>& t : tasks) {
+    detail::require_valid(t.valid());
+  }
   detail::group_ref group(detail::group_scope::create(detail::current_task_for("when_all")));
   std::vector<join_handle<T>> handles;
-  handles.reserve(tasks.size());
+  handles.reserve(tasks.size());  // no allocation between the spawns below
   for (task<T>& t : tasks) {
     handles.push_back(group->spawn(std::move(t)));
   }

@@ -15,7 +15,7 @@ group_scope::group_scope(task_node& owner) noexcept
 
 group_scope* group_scope::create(task_node& owner) { return new group_scope(owner); }
 
-void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) {
+void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept {
   // Relaxed: the joiner's own count keeps m_pending above zero while it spawns; the queue push
   // below publishes the child, whose decrement comes after it runs.
   m_pending.fetch_add(1, std::memory_order_relaxed);

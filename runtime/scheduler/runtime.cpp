@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -150,7 +151,9 @@ void runtime_core::schedule(task_node& node) {
     w->push(node);
     return;
   }
-  m_inject.enqueue(&node);
+  if (!m_inject.enqueue(&node)) {
+    throw std::bad_alloc();
+  }
   m_injected.fetch_add(1, std::memory_order_relaxed);
   if (const auto sleeper = m_idle.worker_to_wake_after_inject()) {
     m_workers[*sleeper]->unpark();
@@ -184,14 +187,19 @@ runtime_stats runtime_core::stats() const {
 void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> frame) {
   root_scope& root = core.root();
   if (!root.try_add_root()) {
-    frame.destroy();
     throw std::logic_error("corun: runtime::spawn on a runtime that is shutting down");
   }
   init_spawned(node, frame, root, core, 0);
+  try {
+    core.schedule(node);
+  } catch (...) {
+    // Not published: undo the count; the caller's guard destroys the frame.
+    (void)root.child_completed(false);
+    throw;
+  }
   if (worker* w = core.local_worker()) {
     worker_counters::bump(w->counters.spawned);
   }
-  core.schedule(node);
 }
 
 }  // namespace detail

@@ -207,7 +207,7 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
 
 void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }
 
-void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) {
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
   init_spawned(child, frame, parent, *parent.m_rt, parent.m_epoch_seen);
   ++parent.m_spawned;
   worker& self = current_worker();
@@ -284,7 +284,7 @@ void release_ref(task_node& node) noexcept {
   }
 }
 
-void yield_current(std::coroutine_handle<> h) noexcept {
+void yield_current(std::coroutine_handle<> h) {
   task_node& self = *tl_thread.current;
   self.m_resume = h;
   current_worker().push_yielded(self);

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 
+#include <new>
 #include <string>
 
 #include "memory/frame_pool.hpp"
@@ -70,8 +71,16 @@ void worker::join() {
   }
 }
 
-void worker::push(task_node& node) {
-  m_deque.push(&node);
+void worker::push(task_node& node) noexcept {
+  try {
+    m_deque.push(&node);
+  } catch (const std::bad_alloc&) {
+    // No memory to grow the deque: keep the task on a list that needs none. The worker itself
+    // runs it (it checks the list before sleeping), so it is late at worst, never lost.
+    node.m_next = m_overflow;
+    m_overflow = &node;
+    return;
+  }
   // With the light push, only the compiler must keep the idle-state load after the store; the
   // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -139,6 +148,11 @@ task_node* worker::next_task() {
     }
   }
   if (task_node* node = m_deque.pop()) {
+    return node;
+  }
+  if (m_overflow != nullptr) {
+    task_node* node = m_overflow;
+    m_overflow = node->m_next;
     return node;
   }
   if (task_node* node = pop_yielded()) {

@@ -38,8 +38,9 @@ class worker {
   void start();
   void join();
 
-  /// Owner: makes `node` runnable on this worker (it resumes at `node.m_resume`).
-  void push(task_node& node);
+  /// Owner: makes `node` runnable on this worker (it resumes at `node.m_resume`). Never fails:
+  /// if the deque cannot grow, the task goes on an intrusive overflow list instead.
+  void push(task_node& node) noexcept;
   /// Owner: queues `node` behind the other runnable work of this worker.
   void push_yielded(task_node& node);
   /// Owner: takes `node` if it is the most recently pushed task (for running a joined child
@@ -69,6 +70,8 @@ class worker {
   runtime_core& m_core;
   const std::size_t m_index;
   chase_lev_deque<task_node*> m_deque;
+  /// Runnable tasks the deque had no memory for (owner only, LIFO, not stealable).
+  task_node* m_overflow = nullptr;
   /// Yielded tasks, FIFO (owner only).
   std::vector<task_node*> m_yielded;
   std::size_t m_yielded_head = 0;

@@ -31,12 +31,10 @@ class group_scope final : public scope_node {
   /// A new group under `owner` (the task running on this thread), holding one reference.
   [[nodiscard]] static group_scope* create(task_node& owner);
 
-  /// Spawns `t` as a child of the group.
+  /// Spawns `t` (valid, checked by the caller) as a child of the group. Cannot fail, so a
+  /// caller spawning several children never leaves some running in a group it cannot join.
   template <class T>
-  join_handle<T> spawn(task<T> t) {
-    if (!t.valid()) {
-      throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
-    }
+  join_handle<T> spawn(task<T> t) noexcept {
     auto frame = t.release();
     spawn_child(frame.promise(), frame);
     return join_handle<T>{&frame.promise()};
@@ -66,7 +64,7 @@ class group_scope final : public scope_node {
   group_scope(task_node& owner) noexcept;
   ~group_scope() = default;
 
-  void spawn_child(task_node& child, std::coroutine_handle<> frame);
+  void spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept;
   [[nodiscard]] bool join_suspend(std::coroutine_handle<> h) noexcept;
   /// After the join: failures reported later go to the runtime's unhandled-failure handler.
   void close_reports() noexcept;

@@ -164,6 +164,8 @@ class task_node : public scope_node {
   /// Assigned on first use (see `id()`), so spawning does not touch a shared counter.
   std::atomic<std::uint64_t> m_id{0};
   join_waiter m_waiter;
+  /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
+  task_node* m_next = nullptr;
   std::atomic<task_extras*> m_extras{nullptr};
   std::exception_ptr m_error;
   /// Written by the completing thread before DONE is published.
@@ -250,8 +252,8 @@ inline constexpr std::uint32_t max_inline_depth = 64;
 
 // ---- Spawn and join (runtime/scheduler/task_lifecycle.cpp) ---------------------------------------
 
-/// Links `child` under `parent` (the task running on this thread) and schedules it.
-void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent);
+/// Links `child` under `parent` (the task running on this thread) and schedules it. Cannot fail.
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept;
 /// Gives a task about to be spawned its name.
 void name_task(task_node& child, std::string name);
 /// The completion protocol, run from the final suspend point of a spawned task.
@@ -277,6 +279,23 @@ void join_blocking(task_node& node);
 /// Drops one reference; the last one destroys the frame (reporting an unobserved failure).
 void release_ref(task_node& node) noexcept;
 /// Queues the current task behind other runnable work on this worker.
-void yield_current(std::coroutine_handle<> h) noexcept;
+void yield_current(std::coroutine_handle<> h);
+
+/// Destroys a released frame unless dismissed: a spawn that fails before publishing the task.
+class frame_guard {
+ public:
+  explicit frame_guard(std::coroutine_handle<> frame) noexcept : m_frame(frame) {}
+  frame_guard(const frame_guard&) = delete;
+  frame_guard& operator=(const frame_guard&) = delete;
+  ~frame_guard() {
+    if (m_frame) {
+      m_frame.destroy();
+    }
+  }
+  void dismiss() noexcept { m_frame = {}; }
+
+ private:
+  std::coroutine_handle<> m_frame;
+};
 
 }  // namespace corun::detail

@@ -27,7 +27,8 @@ namespace detail {
 /// A copyable, type-erased reference to a spawned task. Copies share the task's state; the
 /// task's frame lives until the task completed and the last handle is gone.
 ///
-/// Thread-safe: any thread may query or cancel through its own copy.
+/// Thread-safe: any thread may query or cancel through its own copy. Every member except
+/// `valid()` throws `std::logic_error` on an empty or moved-from handle.
 class task_handle {
  public:
   task_handle() noexcept = default;
@@ -46,13 +47,13 @@ class task_handle {
   /// False for a default-constructed or moved-from handle.
   [[nodiscard]] bool valid() const noexcept { return m_node != nullptr; }
   /// The task and all its children completed.
-  [[nodiscard]] bool done() const noexcept { return node().done(); }
+  [[nodiscard]] bool done() const { return node().done(); }
   /// The task ended by letting `corun::cancelled` escape.
-  [[nodiscard]] bool cancelled() const noexcept {
+  [[nodiscard]] bool cancelled() const {
     return done() && node().outcome() == detail::task_outcome::cancelled;
   }
   /// The task ended with an exception other than `corun::cancelled`.
-  [[nodiscard]] bool failed() const noexcept {
+  [[nodiscard]] bool failed() const {
     return done() && node().outcome() == detail::task_outcome::error;
   }
   /// Rethrows the task's exception, or `task_cancelled` if it ended cancelled; returns normally
@@ -69,13 +70,13 @@ class task_handle {
   }
   /// The exception the task failed with; null if it is not done or did not fail. Like Python's
   /// `Task.exception()`, retrieving it counts as observing the failure.
-  [[nodiscard]] std::exception_ptr exception() const noexcept {
+  [[nodiscard]] std::exception_ptr exception() const {
     return detail::exception_of(node());
   }
   /// Requests cancellation of the task and all its children. No effect once it is done.
   void cancel(std::string message = {}) const { node().request_cancel(std::move(message)); }
   /// Unique, stable id of the task (assigned on first use).
-  [[nodiscard]] std::uint64_t id() const noexcept { return node().id(); }
+  [[nodiscard]] std::uint64_t id() const { return node().id(); }
   /// The name given at spawn (empty if none).
   [[nodiscard]] std::string name() const { return node().name(); }
 
@@ -104,7 +105,8 @@ class task_handle {
 /// Dropping a handle detaches only the handle: the task keeps running as a child of its scope.
 /// If it then fails and nobody observed the failure, its parent scope fails with it.
 ///
-/// Move-only; one task at a time may await it, or one non-worker thread may `get()` it.
+/// Move-only; one task at a time may await it, or one non-worker thread may `get()` it. Every
+/// member except `valid()` throws `std::logic_error` on an empty or moved-from handle.
 template <class T>
 class [[nodiscard("dropping a join_handle detaches it; keep it to await the result")]] join_handle {
  public:
@@ -128,16 +130,16 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   ~join_handle() { reset(); }
 
   [[nodiscard]] bool valid() const noexcept { return m_promise != nullptr; }
-  [[nodiscard]] bool done() const noexcept { return promise().done(); }
-  [[nodiscard]] bool cancelled() const noexcept {
+  [[nodiscard]] bool done() const { return promise().done(); }
+  [[nodiscard]] bool cancelled() const {
     return done() && promise().outcome() == detail::task_outcome::cancelled;
   }
-  [[nodiscard]] bool failed() const noexcept {
+  [[nodiscard]] bool failed() const {
     return done() && promise().outcome() == detail::task_outcome::error;
   }
   /// The exception the task failed with; null if it is not done or did not fail. Retrieving it
   /// counts as observing the failure.
-  [[nodiscard]] std::exception_ptr exception() const noexcept {
+  [[nodiscard]] std::exception_ptr exception() const {
     return detail::exception_of(promise());
   }
   /// Requests cancellation of the task and all its children. No effect once it is done.

@@ -42,7 +42,7 @@ class root_scope final : public scope_node {
   }
 
  private:
-  ~root_scope() = default;
+  ~root_scope() override = default;
 
   std::atomic<std::uint64_t> m_live{0};
   std::atomic<bool> m_closing{false};

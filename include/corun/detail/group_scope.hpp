@@ -62,7 +62,7 @@ class group_scope final : public scope_node {
 
  private:
   group_scope(task_node& owner) noexcept;
-  ~group_scope() = default;
+  ~group_scope() override = default;
 
   void spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept;
   [[nodiscard]] bool join_suspend(std::coroutine_handle<> h) noexcept;

@@ -97,7 +97,9 @@ class scope_node {
   bool m_shield = false;
 
  protected:
-  ~scope_node() { delete m_cancel.load(std::memory_order_relaxed); }
+  // Virtual only to keep -Wnon-virtual-dtor quiet: every scope is destroyed through its
+  // concrete type (a coroutine frame, or `delete this` in a group or root), never polymorphically.
+  virtual ~scope_node() { delete m_cancel.load(std::memory_order_relaxed); }
 };
 
 enum class task_outcome : std::uint8_t { running, value, error, cancelled };
@@ -177,7 +179,7 @@ class task_node : public scope_node {
   bool m_holds_parent_ref = false;
 
  protected:
-  ~task_node() {
+  ~task_node() override {
     if (task_extras* extras = m_extras.load(std::memory_order_relaxed)) {
       destroy_extras(extras);
     }

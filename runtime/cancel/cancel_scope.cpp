@@ -4,7 +4,8 @@
 //     wins), then bumps `g_cancel_epoch` (release).
 //  2. A task's check reads the epoch relaxed; only if it moved since the task last looked does it
 //     re-read it with acquire (so every request published before the bump is visible) and walk
-//     its scope chain up to the first shield. Not finding a request, it remembers the epoch.
+//     its scope chain up to the first shield, or to the first ancestor task that already found
+//     its chain clean at this epoch. Not finding a request, it remembers the epoch.
 //  3. The walk is safe without locks: a scope does not complete (and is not destroyed) before
 //     its children, and only the running task walks its own chain.
 #include <exception>
@@ -16,6 +17,8 @@
 namespace corun::detail {
 
 cancel_epoch_cell g_cancel_epoch;
+
+const cancel_request scope_node::out_of_memory_request{"cancelled (no memory for the reason)"};
 
 bool scope_node::request_cancel(std::string message) {
   if (m_cancel.load(std::memory_order_acquire) != nullptr) {
@@ -34,7 +37,12 @@ bool scope_node::request_cancel(std::string message) {
   return true;
 }
 
-const cancel_request* find_cancel(const task_node& node) noexcept {
+namespace {
+
+/// The request that applies to `node`, walking up to the first shield, or (when `epoch` is not
+/// zero) to the first ancestor task that found its chain clean at `epoch`: every request whose
+/// epoch bump that ancestor's check could see, ours sees too.
+const cancel_request* walk(const task_node& node, std::uint64_t epoch) noexcept {
   for (const scope_node* scope = &node; scope != nullptr; scope = scope->m_parent) {
     if (const cancel_request* request = scope->own_cancel()) {
       return request;
@@ -42,18 +50,47 @@ const cancel_request* find_cancel(const task_node& node) noexcept {
     if (scope->m_shield) {
       break;
     }
+    if (epoch != 0 && scope != &node && scope->kind() == scope_kind::task &&
+        static_cast<const task_node*>(scope)->m_epoch_seen.load(std::memory_order_relaxed) ==
+            epoch) {
+      break;
+    }
   }
   return nullptr;
 }
 
+}  // namespace
+
+void scope_node::request_cancel_nothrow(const char* message) noexcept {
+  try {
+    request_cancel(message);
+    return;
+  } catch (...) {
+    // No memory for the message: publish the static request (never deleted, see ~scope_node).
+  }
+  const cancel_request* expected = nullptr;
+  if (m_cancel.compare_exchange_strong(expected, &out_of_memory_request, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
+    g_cancel_epoch.value.fetch_add(1, std::memory_order_release);
+  }
+}
+
+const cancel_request* find_cancel(const task_node& node) noexcept { return walk(node, 0); }
+
 bool cancel_requested_slow(task_node& node) noexcept {
   // Acquire: pairs with the release increment in request_cancel (step 2).
   const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_acquire);
-  if (find_cancel(node) != nullptr) {
+  if (walk(node, epoch) != nullptr) {
     return true;
   }
-  node.m_epoch_seen = epoch;
+  node.m_epoch_seen.store(epoch, std::memory_order_relaxed);
   return false;
+}
+
+std::uint64_t clean_epoch_of_root(const scope_node& root) noexcept {
+  // Acquire as in cancel_requested_slow: a request published before this epoch is visible.
+  const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_acquire);
+  return root.own_cancel() == nullptr ? epoch : 0;
 }
 
 void throw_cancelled(const task_node& node) {

@@ -30,7 +30,8 @@
 
 namespace corun::detail {
 
-template <class T>
+/// `Atomic` is `std::atomic` except in the model checks (tests/model/), which substitute a shim.
+template <class T, template <class> class Atomic = std::atomic>
   requires std::is_pointer_v<T>
 class chase_lev_deque {
  public:
@@ -135,7 +136,7 @@ class chase_lev_deque {
  private:
   struct ring {
     explicit ring(std::int64_t capacity)
-        : mask(capacity - 1), slots(std::make_unique<std::atomic<T>[]>(capacity)) {}
+        : mask(capacity - 1), slots(std::make_unique<Atomic<T>[]>(capacity)) {}
     // Slots are relaxed atomics: a thief may read a slot the owner is rewriting; it then fails
     // its CAS and discards what it read.
     void put(std::int64_t i, T item) noexcept {
@@ -145,7 +146,7 @@ class chase_lev_deque {
       return slots[i & mask].load(std::memory_order_relaxed);
     }
     std::int64_t mask;
-    std::unique_ptr<std::atomic<T>[]> slots;
+    std::unique_ptr<Atomic<T>[]> slots;
   };
 
   ring* grow(ring* old, std::int64_t t, std::int64_t b) {
@@ -160,9 +161,9 @@ class chase_lev_deque {
     return fresh;
   }
 
-  alignas(cache_line) std::atomic<std::int64_t> m_top{0};
-  alignas(cache_line) std::atomic<std::int64_t> m_bottom{0};
-  std::atomic<ring*> m_ring{nullptr};
+  alignas(cache_line) Atomic<std::int64_t> m_top{0};
+  alignas(cache_line) Atomic<std::int64_t> m_bottom{0};
+  Atomic<ring*> m_ring{nullptr};
   std::vector<std::unique_ptr<ring>> m_rings;  // owner only: the current ring and retired ones
   const bool m_light_push;
 };

@@ -20,7 +20,7 @@ void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) n
   // below publishes the child, whose decrement comes after it runs.
   m_pending.fetch_add(1, std::memory_order_relaxed);
   task_node& owner = *tl_thread.current;
-  init_spawned(child, frame, *this, *m_rt, owner.m_epoch_seen);
+  init_spawned(child, frame, *this, *m_rt, owner.m_epoch_seen.load(std::memory_order_relaxed));
   auto& self = *static_cast<worker*>(tl_thread.worker);
   worker_counters::bump(self.counters.spawned);
   self.push(child);
@@ -48,7 +48,7 @@ void group_scope::close_reports() noexcept {
 
 resumption group_scope::child_completed(bool child_failed) noexcept {
   if (child_failed) {
-    request_cancel("a sibling task failed");
+    request_cancel_nothrow("a sibling task failed");
   }
   // acq_rel: as in join_suspend.
   if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -93,12 +93,16 @@ void root_scope::release() noexcept {
 }
 
 void report_on_stderr(const task_failure& failure) noexcept {
-  std::string line = "corun: unhandled failure in task #" + std::to_string(failure.task_id);
-  if (!failure.task_name.empty()) {
-    line += " '" + failure.task_name + "'";
+  try {
+    std::string line = "corun: unhandled failure in task #" + std::to_string(failure.task_id);
+    if (!failure.task_name.empty()) {
+      line += " '" + failure.task_name + "'";
+    }
+    line += ": " + describe_exception(failure.error) + "\n";
+    std::fputs(line.c_str(), stderr);
+  } catch (...) {
+    std::fputs("corun: unhandled task failure (no memory to describe it)\n", stderr);
   }
-  line += ": " + describe_exception(failure.error) + "\n";
-  std::fputs(line.c_str(), stderr);
 }
 
 // ---- runtime_core -----------------------------------------------------------------------------
@@ -133,7 +137,7 @@ runtime_core::~runtime_core() {
     std::fputs("corun: a runtime was destroyed from one of its own tasks; aborting\n", stderr);
     std::abort();
   }
-  m_root->request_cancel("the runtime is shutting down");  // step 1
+  m_root->request_cancel_nothrow("the runtime is shutting down");  // step 1
   m_root->close_and_wait();                                // steps 2 and 3
   m_stopping.store(true, std::memory_order_seq_cst);  // step 4
   for (const std::size_t index : m_idle.take_all_sleepers()) {
@@ -151,6 +155,7 @@ void runtime_core::schedule(task_node& node) {
     w->push(node);
     return;
   }
+  tsan_release(&node);  // the queue's fences are invisible to TSan (tsan.hpp)
   if (!m_inject.enqueue(&node)) {
     throw std::bad_alloc();
   }
@@ -189,7 +194,7 @@ void spawn_root(runtime_core& core, task_node& node, std::coroutine_handle<> fra
   if (!root.try_add_root()) {
     throw std::logic_error("corun: runtime::spawn on a runtime that is shutting down");
   }
-  init_spawned(node, frame, root, core, 0);
+  init_spawned(node, frame, root, core, clean_epoch_of_root(root));
   try {
     core.schedule(node);
   } catch (...) {
@@ -243,3 +248,14 @@ std::string name() { return detail::current("this_task::name").name(); }
 }  // namespace this_task
 
 }  // namespace corun
+
+#if defined(CORUN_TSAN)
+// Built-in TSan suppressions, in this file because every program using corun links it (a weak
+// hook alone would not pull a separate object out of the static library). Weak, so a program's
+// own suppressions win. The injection queue orders its slots with fences TSan cannot model; our
+// own hand-off through it is annotated in schedule() and pop_injected() (tsan.hpp).
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the name is TSan's hook
+extern "C" __attribute__((weak)) const char* __tsan_default_suppressions() {
+  return "race:moodycamel::ConcurrentQueue\n";
+}
+#endif

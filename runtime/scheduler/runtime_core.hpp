@@ -12,6 +12,7 @@
 #include "corun/runtime.hpp"
 #include "scheduler/idle.hpp"
 #include "scheduler/root_scope.hpp"
+#include "scheduler/tsan.hpp"
 #include "scheduler/worker.hpp"
 
 namespace corun::detail {
@@ -39,7 +40,11 @@ class runtime_core {
   }
   [[nodiscard]] task_node* pop_injected() {
     task_node* node = nullptr;
-    return m_inject.try_dequeue(node) ? node : nullptr;
+    if (!m_inject.try_dequeue(node)) {
+      return nullptr;
+    }
+    tsan_acquire(node);  // pairs with the release in schedule()
+    return node;
   }
   /// Recheck before sleeping (idle.hpp step 4).
   [[nodiscard]] bool any_visible_work() const noexcept;

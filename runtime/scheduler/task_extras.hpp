@@ -22,8 +22,6 @@ struct task_extras {
   std::vector<std::exception_ptr> adopted;  // guarded by lock
   /// Set at completion; later reports are escalated to the runtime's root.
   bool closed = false;  // guarded by lock
-  /// The root this task keeps alive while it holds a deferred failure report.
-  root_scope* held_root = nullptr;
 };
 
 /// The task's extras, created on first use (thread-safe).
@@ -33,7 +31,7 @@ task_extras& ensure_extras(task_node& node);
 [[nodiscard]] std::string task_label(task_node& node);
 
 /// Hands a failure nobody can observe any more to the runtime that `child` keeps alive (see
-/// `held_root`), or to stderr.
+/// `m_held_root`), or to stderr.
 void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept;
 
 /// Prepares a spawned task: links it under `parent`, two references (body and handle).

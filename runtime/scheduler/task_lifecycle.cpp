@@ -13,6 +13,7 @@
 //     parent whose last child this was is completed next, in the same loop (no recursion).
 //  5. Of everybody to resume, the first is the target of the symmetric transfer; the others are
 //     pushed on this worker's deque.
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -93,27 +94,48 @@ void settle_outcome(task_node& node) {
   // A cancellation caused by a child's failure is not itself a failure: only our own error, if
   // any, joins the children's.
   if (node.m_outcome == task_outcome::error) {
-    adopted.insert(adopted.begin(), node.m_error);
-  }
-  if (adopted.size() == 1) {
-    node.m_error = adopted.front();
-  } else {
-    const std::size_t count = adopted.size();
-    node.m_error = std::make_exception_ptr(exception_group(
-        describe_task(node) + " failed with " + std::to_string(count) + " errors",
-        std::move(adopted)));
+    try {
+      adopted.insert(adopted.begin(), node.m_error);
+    } catch (...) {
+      // No memory to group them: keep our own error, report the children's as unhandled.
+      for (const std::exception_ptr& error : adopted) {
+        report_unhandled(node, error);
+      }
+      return;
+    }
   }
   node.m_outcome = task_outcome::error;
+  if (adopted.size() == 1) {
+    node.m_error = adopted.front();
+    return;
+  }
+  try {
+    const std::size_t count = adopted.size();
+    node.m_error = std::make_exception_ptr(exception_group(
+        describe_task(node) + " failed with " + std::to_string(count) + " errors", adopted));
+  } catch (...) {
+    // No memory for the group: fail with the first error, report the others as unhandled.
+    node.m_error = adopted.front();
+    for (std::size_t i = 1; i < adopted.size(); ++i) {
+      report_unhandled(node, adopted[i]);
+    }
+  }
 }
 
 void dispose(task_node& node) noexcept {
-  if (node.m_holds_parent_ref) {
+  if (node.m_held_root != nullptr) {
     if (node.m_outcome == task_outcome::error &&
         !node.m_observed.load(std::memory_order_relaxed)) {
-      node.m_parent->adopt_failure(node.m_error, node);
+      if (node.m_holds_parent_ref) {
+        node.m_parent->adopt_failure(node.m_error, node);
+      } else {
+        report_unhandled(node, node.m_error);
+      }
     }
-    node.m_parent->release();
-    node.m_extras.load(std::memory_order_relaxed)->held_root->release();
+    if (node.m_holds_parent_ref) {
+      node.m_parent->release();
+    }
+    node.m_held_root->release();
   }
   node.m_self.destroy();
 }
@@ -138,11 +160,16 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
         node->m_observed.store(true, std::memory_order_relaxed);
         parent->adopt_failure(node->m_error, *node);
       } else {
-        parent->retain_for_report();
         root_scope& root = node->m_rt->root();
-        root.retain_for_report();
-        ensure_extras(*node).held_root = &root;
-        node->m_holds_parent_ref = true;
+        root.retain_for_report();  // a counter: cannot fail
+        node->m_held_root = &root;
+        try {
+          parent->retain_for_report();
+          node->m_holds_parent_ref = true;
+        } catch (...) {
+          // No memory to keep the parent ready for a late report: if nobody observes the
+          // failure, it goes to the runtime's unhandled-failure handler instead (dispose).
+        }
       }
     }
     worker_counters::bump(self.counters.completed);
@@ -202,13 +229,14 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
   child.m_state.store(2 * task_node::one_ref, std::memory_order_relaxed);
   child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
   // The parent chain was uncancelled at this epoch, and the child's own scope is new.
-  child.m_epoch_seen = epoch_seen;
+  child.m_epoch_seen.store(epoch_seen, std::memory_order_relaxed);
 }
 
 void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }
 
 void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
-  init_spawned(child, frame, parent, *parent.m_rt, parent.m_epoch_seen);
+  init_spawned(child, frame, parent, *parent.m_rt,
+               parent.m_epoch_seen.load(std::memory_order_relaxed));
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);
@@ -233,14 +261,26 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
 std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter,
                                      std::coroutine_handle<> h, bool& registered) noexcept {
   worker& self = current_worker();
-  // Exactly two references and no flags: only the body and our handle exist, and no other
-  // thread can make another. If the task is also still at the bottom of our deque, nobody else
-  // can reach it: run it now, inline, with plain stores (as a oneTBB wait runs local tasks).
+  // Exactly two references and no flags: only the body and our handle exist. If the task is also
+  // at the bottom of our deque, nobody else can run it: run it now, inline (as a oneTBB wait runs
+  // local tasks). References are added only by holders of one (handle copies) or by the task's
+  // own live children (a failing child's `retain_for_report`). With no unabsorbed children
+  // (`m_spawned == 0`, the common case: a task that never ran) nobody can touch the word while we
+  // hold the task, so a plain store publishes WAITING; otherwise an RMW, so a concurrent add_ref
+  // is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
+  // load sees every earlier reference: the task was pushed on our deque by this thread.
   if (node.m_state.load(std::memory_order_relaxed) == 2 * task_node::one_ref &&
       self.pop_if_bottom(node)) {
     registered = true;
     node.m_waiter = join_waiter{waiter, h, nullptr};
-    node.m_state.store(2 * task_node::one_ref | task_node::waiting_bit, std::memory_order_relaxed);
+    if (node.m_spawned == 0) {
+      node.m_state.store(2 * task_node::one_ref | task_node::waiting_bit,
+                         std::memory_order_relaxed);
+    } else {
+      // Relaxed: the task is not running and cannot be DONE; its completion reads m_waiter on
+      // this thread or after a queue hand-off, which orders it.
+      node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_relaxed);
+    }
     return transfer_to(&node, node.m_resume);
   }
   registered = true;
@@ -299,12 +339,15 @@ std::string task_label(task_node& node) {
 }
 
 void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept {
-  const task_failure failure{child.id(), child.name(), error};
-  const task_extras* extras = child.m_extras.load(std::memory_order_acquire);
-  if (extras != nullptr && extras->held_root != nullptr) {
-    extras->held_root->report(failure);
-  } else {
-    report_on_stderr(failure);
+  try {
+    const task_failure failure{child.id(), child.name(), error};
+    if (child.m_held_root != nullptr) {
+      child.m_held_root->report(failure);
+    } else {
+      report_on_stderr(failure);
+    }
+  } catch (...) {
+    std::fputs("corun: unhandled task failure (no memory to describe it)\n", stderr);
   }
 }
 
@@ -330,22 +373,27 @@ std::string task_node::name() const {
 }
 
 void task_node::adopt_failure(std::exception_ptr error, task_node& child) noexcept {
-  task_extras& extras = ensure_extras(*this);
   bool adopted = false;
-  {
+  try {
+    task_extras& extras = ensure_extras(*this);
     const std::lock_guard lock(extras.lock);
     if (!extras.closed) {
       extras.adopted.push_back(error);
       adopted = true;
     }
+  } catch (...) {
+    // No memory to keep it: it cannot fail us, so it is unhandled (below), never lost.
   }
   if (!adopted) {
-    // We completed before the failure was reported (the child's handle outlived us): nobody can
-    // fail with it any more, so it is unhandled.
+    // We completed before the failure was reported (the child's handle outlived us), or there
+    // was no memory to keep it: nobody can fail with it any more, so it is unhandled.
     report_unhandled(child, error);
-    return;
   }
-  request_cancel("child " + task_label(child) + " failed: " + describe_exception(error));
+  try {
+    request_cancel("child " + task_label(child) + " failed: " + describe_exception(error));
+  } catch (...) {
+    request_cancel_nothrow("a child task failed");
+  }
 }
 
 resumption task_node::child_completed(bool /*child_failed*/) noexcept {

@@ -26,8 +26,10 @@
 ///
 /// Cancellation. A cancel request is published once per scope (`m_cancel`) and bumps the global
 /// `g_cancel_epoch`. A task caches the epoch at which it last found its scope chain uncancelled,
-/// so the hot-path check is one relaxed load; only when the epoch moved does it walk its parents.
-/// The walk is memory-safe because no scope completes before its children.
+/// so the hot-path check is one relaxed load; only when the epoch moved does it walk its parents,
+/// stopping at the first ancestor task that already verified the current epoch (so a deep chain
+/// costs each task O(1), not O(depth)). The walk is memory-safe because no scope completes
+/// before its children.
 #pragma once
 
 #include <atomic>
@@ -41,6 +43,7 @@
 namespace corun::detail {
 
 class runtime_core;
+class root_scope;
 class task_node;
 
 /// Published once by the first cancel request of a scope; immutable afterwards.
@@ -69,6 +72,9 @@ class scope_node {
   /// Requests cancellation of this scope and everything below it; the first request's message is
   /// kept. Returns false if cancellation had already been requested. Thread-safe.
   bool request_cancel(std::string message);
+  /// The same from paths that must not fail (completions, shutdown): without memory for the
+  /// message, a static request "cancelled (no memory for the reason)" is published instead.
+  void request_cancel_nothrow(const char* message) noexcept;
 
   /// The published cancel request of this scope itself (not its parents), or null.
   [[nodiscard]] const cancel_request* own_cancel() const noexcept {
@@ -99,7 +105,16 @@ class scope_node {
  protected:
   // Virtual only to keep -Wnon-virtual-dtor quiet: every scope is destroyed through its
   // concrete type (a coroutine frame, or `delete this` in a group or root), never polymorphically.
-  virtual ~scope_node() { delete m_cancel.load(std::memory_order_relaxed); }
+  virtual ~scope_node() {
+    const cancel_request* request = m_cancel.load(std::memory_order_relaxed);
+    if (request != &out_of_memory_request) {
+      delete request;
+    }
+  }
+
+ public:
+  /// Published by `request_cancel_nothrow` when there is no memory for the message.
+  static const cancel_request out_of_memory_request;
 };
 
 enum class task_outcome : std::uint8_t { running, value, error, cancelled };
@@ -161,8 +176,10 @@ class task_node : public scope_node {
   std::atomic<std::int64_t> m_pending{0};
   /// Children spawned by the body; touched only by the thread running the body.
   std::int64_t m_spawned = 0;
-  /// Value of `g_cancel_epoch` at which the scope chain was last found uncancelled.
-  std::uint64_t m_epoch_seen = 0;
+  /// Value of `g_cancel_epoch` at which the scope chain was last found uncancelled. Written by
+  /// the thread running the task, read (relaxed) by descendants' walks, which stop at an
+  /// ancestor that already verified the current epoch.
+  std::atomic<std::uint64_t> m_epoch_seen{0};
   /// Assigned on first use (see `id()`), so spawning does not touch a shared counter.
   std::atomic<std::uint64_t> m_id{0};
   join_waiter m_waiter;
@@ -174,9 +191,11 @@ class task_node : public scope_node {
   task_outcome m_outcome = task_outcome::running;
   /// Set when a handle delivered the result (or failure) to somebody.
   std::atomic<bool> m_observed{false};
-  /// Set when the task completed failed while a handle existed: it holds a reference on its
-  /// parent (and the runtime's root) until its last reference goes.
+  /// Set when the task completed failed while a handle existed: it holds a reference on the
+  /// runtime's root (`m_held_root`) and, memory permitting, on its parent
+  /// (`m_holds_parent_ref`) until its last reference goes.
   bool m_holds_parent_ref = false;
+  root_scope* m_held_root = nullptr;
 
  protected:
   ~task_node() override {
@@ -204,11 +223,15 @@ bool cancel_requested_slow(task_node& node) noexcept;
 [[nodiscard]] inline bool cancel_requested(task_node& node) noexcept {
   // Relaxed: a stale epoch only delays noticing a cancel until the next check.
   const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_relaxed);
-  if (CORUN_LIKELY(epoch == node.m_epoch_seen)) {
+  if (CORUN_LIKELY(epoch == node.m_epoch_seen.load(std::memory_order_relaxed))) {
     return false;
   }
   return cancel_requested_slow(node);
 }
+
+/// The current epoch if `root` (a runtime's root scope) is not cancelled, else 0: what a new root
+/// task may start with as its verified epoch.
+[[nodiscard]] std::uint64_t clean_epoch_of_root(const scope_node& root) noexcept;
 
 /// The cancel request that applies to `node` (its own or an unshielded ancestor's), or null.
 [[nodiscard]] const cancel_request* find_cancel(const task_node& node) noexcept;

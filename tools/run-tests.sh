@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The test command (README; CI's .ci/run calls it). Installs the dependencies (tools/setup.sh),
+# then runs the CMake workflow of each preset in turn: configure, build everything, run every
+# CTest test (unit tests, stress tests, benchmark smoke tests, the install test).
+#
+#   tools/run-tests.sh               the CI set: release, dev (ASan+UBSan), tsan, dev-clang
+#   tools/run-tests.sh dev tsan      only these presets (any workflow preset of CMakePresets.json)
+#
+# Build folders are build/<preset> and are reused between runs; logs go to build/logs/.
+# Exits non-zero if any preset fails to configure, to build, or to pass a test. The output ends
+# with CTest's summary of the last preset, one line per preset, and the total over all presets.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+ci_presets=(release dev tsan dev-clang)
+if (($# > 0)); then
+  presets=("$@")
+else
+  presets=("${ci_presets[@]}")
+fi
+
+bash tools/setup.sh
+
+# The sanitizer runtimes of GCC 12 and LLVM 14 place their shadow memory at fixed addresses and
+# abort on kernels that randomise mappings with more than 28 bits; run without ASLR there.
+launcher=()
+if [[ -r /proc/sys/vm/mmap_rnd_bits ]] && (($(cat /proc/sys/vm/mmap_rnd_bits) > 28)); then
+  echo "run-tests: vm.mmap_rnd_bits > 28, running with ASLR off (setarch -R) for the sanitizers"
+  launcher=(setarch "$(uname -m)" -R)
+fi
+
+log_dir=build/logs
+mkdir -p "$log_dir"
+
+status=0
+total_passed=0
+total_failed=0
+results=()
+untested=()
+for index in "${!presets[@]}"; do
+  preset=${presets[$index]}
+  log="$log_dir/$preset.log"
+  printf '\n==== run-tests [%d/%d]: preset %s (configure, build, test) ====\n\n' \
+    "$((index + 1))" "${#presets[@]}" "$preset"
+  start=$SECONDS
+  if "${launcher[@]}" cmake --workflow --preset "$preset" 2>&1 | tee "$log"; then
+    outcome=passed
+  else
+    outcome=FAILED
+    status=1
+  fi
+  elapsed=$((SECONDS - start))
+
+  # CTest's closing line: "97% tests passed, 1 tests failed out of 40".
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1 || true)
+  if [[ -n "$summary" ]]; then
+    failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+    count=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+    total_failed=$((total_failed + failed))
+    total_passed=$((total_passed + count - failed))
+  else
+    summary="no tests ran (see $log)"
+    untested+=("$preset")
+  fi
+  results+=("$(printf '%-14s %-6s %5ds  %s' "$preset" "$outcome" "$elapsed" "$summary")")
+done
+
+printf '\n==== run-tests summary ====\n'
+printf '%s\n' "${results[@]}"
+if ((${#untested[@]} > 0)); then
+  echo "presets that failed before running their tests: ${untested[*]}"
+fi
+echo "tests: ${total_passed} passed, ${total_failed} failed"
+exit "$status"

@@ -1,13 +1,13 @@
 /// \file
 /// Cancellation (API.md section 2): `cancelled` thrown into a task at its suspension points,
 /// `task_cancelled` thrown to whoever awaits a task that ended cancelled.
+#include "support.hpp"
+
 #include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -155,14 +155,16 @@ TEST_SUITE("cancel_basics") {
       corun::runtime rt(with_workers(workers));
       std::atomic<bool> started{false};
       std::atomic<long> spins{0};
-      auto h = rt.spawn([](std::atomic<bool>& s, std::atomic<long>& n) -> task<void> {
-        s.store(true, std::memory_order_release);
-        for (;;) {
-          corun::this_task::checkpoint();  // never suspends
-          n.fetch_add(1, std::memory_order_relaxed);
-        }
-        co_return;
-      }, std::ref(started), std::ref(spins));
+      auto h = rt.spawn(
+          [](std::atomic<bool>& s, std::atomic<long>& n) -> task<void> {
+            s.store(true, std::memory_order_release);
+            for (;;) {
+              corun::this_task::checkpoint();  // never suspends
+              n.fetch_add(1, std::memory_order_relaxed);
+            }
+            co_return;
+          },
+          std::ref(started), std::ref(spins));
       wait_for_flag(started);
       h.cancel("checkpoint");
       CHECK_THROWS_AS(h.get(), corun::task_cancelled);
@@ -211,21 +213,25 @@ TEST_SUITE("cancel_basics") {
       std::vector<corun::task_handle> children;
       std::atomic<int> started{0};
       std::atomic<bool> spawned{false};
-      auto parent = rt.spawn([](std::vector<corun::task_handle>& out, std::atomic<int>& n,
-                                std::atomic<bool>& ready) -> task<void> {
-        std::vector<corun::join_handle<void>> handles;
-        for (int i = 0; i < 5; ++i) {
-          handles.push_back(corun::spawn([](std::atomic<int>& m) -> task<void> {
-            m.fetch_add(1);
-            co_await yield_forever();
-          }, std::ref(n)));
-          out.emplace_back(handles.back());
-        }
-        ready.store(true, std::memory_order_release);
-        for (auto& h : handles) {
-          co_await h;
-        }
-      }, std::ref(children), std::ref(started), std::ref(spawned));
+      auto parent = rt.spawn(
+          [](std::vector<corun::task_handle>& out, std::atomic<int>& n,
+             std::atomic<bool>& ready) -> task<void> {
+            std::vector<corun::join_handle<void>> handles;
+            for (int i = 0; i < 5; ++i) {
+              handles.push_back(corun::spawn(
+                  [](std::atomic<int>& m) -> task<void> {
+                    m.fetch_add(1);
+                    co_await yield_forever();
+                  },
+                  std::ref(n)));
+              out.emplace_back(handles.back());
+            }
+            ready.store(true, std::memory_order_release);
+            for (auto& h : handles) {
+              co_await h;
+            }
+          },
+          std::ref(children), std::ref(started), std::ref(spawned));
       wait_for_flag(spawned);
       parent.cancel("parent");
       CHECK_THROWS_AS(parent.get(), corun::task_cancelled);
@@ -242,19 +248,21 @@ TEST_SUITE("cancel_basics") {
     corun::runtime rt(with_workers(2));
     std::atomic<bool> waiting{false};
     std::atomic<int> outcome{0};  // 1: cancelled, 2: task_cancelled
-    auto parent = rt.spawn([](std::atomic<bool>& w, std::atomic<int>& o) -> task<void> {
-      auto child = corun::spawn(yield_forever());
-      w.store(true, std::memory_order_release);
-      try {
-        co_await child;
-      } catch (const corun::task_cancelled&) {
-        o = 2;
-        throw;
-      } catch (const corun::cancelled&) {
-        o = 1;
-        throw;
-      }
-    }, std::ref(waiting), std::ref(outcome));
+    auto parent = rt.spawn(
+        [](std::atomic<bool>& w, std::atomic<int>& o) -> task<void> {
+          auto child = corun::spawn(yield_forever());
+          w.store(true, std::memory_order_release);
+          try {
+            co_await child;
+          } catch (const corun::task_cancelled&) {
+            o = 2;
+            throw;
+          } catch (const corun::cancelled&) {
+            o = 1;
+            throw;
+          }
+        },
+        std::ref(waiting), std::ref(outcome));
     wait_for_flag(waiting);
     parent.cancel();
     CHECK_THROWS_AS(parent.get(), corun::task_cancelled);
@@ -296,20 +304,22 @@ TEST_SUITE("cancel_basics") {
     corun::runtime rt(with_workers(2));
     std::atomic<int> catches{0};
     std::atomic<bool> started{false};
-    auto h = rt.spawn([](std::atomic<int>& n, std::atomic<bool>& s) -> task<void> {
-      s.store(true, std::memory_order_release);
-      try {
-        co_await yield_forever();
-      } catch (const corun::cancelled&) {
-        ++n;
-      }
-      try {
-        co_await corun::this_task::yield();
-      } catch (const corun::cancelled&) {
-        ++n;
-        throw;
-      }
-    }, std::ref(catches), std::ref(started));
+    auto h = rt.spawn(
+        [](std::atomic<int>& n, std::atomic<bool>& s) -> task<void> {
+          s.store(true, std::memory_order_release);
+          try {
+            co_await yield_forever();
+          } catch (const corun::cancelled&) {
+            ++n;
+          }
+          try {
+            co_await corun::this_task::yield();
+          } catch (const corun::cancelled&) {
+            ++n;
+            throw;
+          }
+        },
+        std::ref(catches), std::ref(started));
     wait_for_flag(started);
     h.cancel();
     CHECK_THROWS_AS(h.get(), corun::task_cancelled);
@@ -369,20 +379,22 @@ TEST_SUITE("cancel_basics") {
     corun::runtime rt(with_workers(2));
     observations child_seen;
     std::atomic<bool> started{false};
-    auto h = rt.spawn([](observations& cs, std::atomic<bool>& s) -> task<void> {
-      s.store(true, std::memory_order_release);
-      try {
-        co_await yield_forever();
-      } catch (const corun::cancelled&) {
-      }
-      // Cleanup work spawned after the cancellation belongs to a cancelled scope.
-      auto cleanup = corun::spawn(observed_yield_loop(cs));
-      try {
-        co_await cleanup;
-      } catch (const corun::cancelled&) {
-      }
-      throw corun::cancelled("done cleaning");
-    }, std::ref(child_seen), std::ref(started));
+    auto h = rt.spawn(
+        [](observations& cs, std::atomic<bool>& s) -> task<void> {
+          s.store(true, std::memory_order_release);
+          try {
+            co_await yield_forever();
+          } catch (const corun::cancelled&) {
+          }
+          // Cleanup work spawned after the cancellation belongs to a cancelled scope.
+          auto cleanup = corun::spawn(observed_yield_loop(cs));
+          try {
+            co_await cleanup;
+          } catch (const corun::cancelled&) {
+          }
+          throw corun::cancelled("done cleaning");
+        },
+        std::ref(child_seen), std::ref(started));
     wait_for_flag(started);
     h.cancel();
     CHECK_THROWS_AS(h.get(), corun::task_cancelled);
@@ -411,26 +423,30 @@ TEST_SUITE("cancel_basics") {
       corun::runtime rt(with_workers(workers));
       std::atomic<bool> joined{false};
       std::atomic<bool> parent_woke{false};
-      auto parent = rt.spawn([](std::atomic<bool>& j, std::atomic<bool>& woke) -> task<void> {
-        // The child ignores cancellation until the parent has been woken by it (or, so that a
-        // missing wake-up fails instead of hanging, for a long while), so the parent can only
-        // get out of the join early through the cancel wake-up.
-        auto child = corun::spawn([](std::atomic<bool>& w) -> task<void> {
-          for (int i = 0; i < 100'000 && !w.load(std::memory_order_acquire); ++i) {
+      auto parent = rt.spawn(
+          [](std::atomic<bool>& j, std::atomic<bool>& woke) -> task<void> {
+            // The child ignores cancellation until the parent has been woken by it (or, so that a
+            // missing wake-up fails instead of hanging, for a long while), so the parent can only
+            // get out of the join early through the cancel wake-up.
+            auto child = corun::spawn(
+                [](std::atomic<bool>& w) -> task<void> {
+                  for (int i = 0; i < 100'000 && !w.load(std::memory_order_acquire); ++i) {
+                    try {
+                      co_await corun::this_task::yield();
+                    } catch (const corun::cancelled&) {
+                    }
+                  }
+                },
+                std::ref(woke));
+            j.store(true, std::memory_order_release);
             try {
-              co_await corun::this_task::yield();
+              co_await child;
             } catch (const corun::cancelled&) {
+              woke.store(true, std::memory_order_release);
+              throw;
             }
-          }
-        }, std::ref(woke));
-        j.store(true, std::memory_order_release);
-        try {
-          co_await child;
-        } catch (const corun::cancelled&) {
-          woke.store(true, std::memory_order_release);
-          throw;
-        }
-      }, std::ref(joined), std::ref(parent_woke));
+          },
+          std::ref(joined), std::ref(parent_woke));
       wait_for_flag(joined);
       parent.cancel();
       CHECK_THROWS_AS(parent.get(), corun::task_cancelled);

@@ -1,5 +1,7 @@
 /// \file
 /// `when_all` (variadic and vector forms, fail-fast) and `exception_group`.
+#include "support.hpp"
+
 #include <memory>
 #include <set>
 #include <string>
@@ -7,8 +9,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -92,7 +92,7 @@ TEST_SUITE("group_when_all") {
         for (int i = 0; i < 200; ++i) {
           tasks.push_back([](int v) -> task<int> {
             co_await yield_times(v % 7);
-            co_return v * v;
+            co_return v* v;
           }(i));
         }
         co_return co_await corun::when_all(std::move(tasks));
@@ -146,10 +146,10 @@ TEST_SUITE("group_when_all") {
       corun::runtime rt(with_workers(workers));
       std::atomic<bool> a{false};
       std::atomic<bool> b{false};
-      const auto [x, y] = rt.block_on([](std::atomic<bool>& fa, std::atomic<bool>& fb)
-                                          -> task<std::tuple<int, int>> {
-        co_return co_await corun::when_all(rendezvous(fa, fb, 1), rendezvous(fb, fa, 2));
-      }(a, b));
+      const auto [x, y] = rt.block_on(
+          [](std::atomic<bool>& fa, std::atomic<bool>& fb) -> task<std::tuple<int, int>> {
+            co_return co_await corun::when_all(rendezvous(fa, fb, 1), rendezvous(fb, fa, 2));
+          }(a, b));
       CHECK(x == 1);
       CHECK(y == 2);
     }
@@ -218,21 +218,23 @@ TEST_SUITE("group_when_all") {
       corun::runtime rt(with_workers(workers));
       std::atomic<bool> inside{false};
       std::atomic<int> seen{0};  // 1: cancelled, 2: exception_group, 3: other
-      auto h = rt.spawn([](std::atomic<bool>& in, std::atomic<int>& s) -> task<void> {
-        in.store(true, std::memory_order_release);
-        try {
-          (void)co_await corun::when_all(yield_forever(), yield_forever());
-        } catch (const corun::cancelled&) {
-          s = 1;
-          throw;
-        } catch (const corun::exception_group&) {
-          s = 2;
-          throw;
-        } catch (...) {
-          s = 3;
-          throw;
-        }
-      }, std::ref(inside), std::ref(seen));
+      auto h = rt.spawn(
+          [](std::atomic<bool>& in, std::atomic<int>& s) -> task<void> {
+            in.store(true, std::memory_order_release);
+            try {
+              (void)co_await corun::when_all(yield_forever(), yield_forever());
+            } catch (const corun::cancelled&) {
+              s = 1;
+              throw;
+            } catch (const corun::exception_group&) {
+              s = 2;
+              throw;
+            } catch (...) {
+              s = 3;
+              throw;
+            }
+          },
+          std::ref(inside), std::ref(seen));
       wait_for_flag(inside);
       h.cancel();
       CHECK_THROWS_AS(h.get(), corun::task_cancelled);
@@ -275,14 +277,15 @@ TEST_SUITE("group_when_all") {
     const std::string what = outer.what();
     CHECK(what.find("outer") != std::string::npos);
     CHECK(what.find("test_error 1") != std::string::npos);
-    const corun::exception_group copy = outer;  // NOLINT(performance-unnecessary-copy-initialization)
+    const corun::exception_group copy =
+        outer;  // NOLINT(performance-unnecessary-copy-initialization)
     CHECK(copy.exceptions().size() == 2);
   }
 
   TEST_CASE("describe_exception names std exceptions, cancellations and unknown ones") {
     CHECK(corun::describe_exception(std::make_exception_ptr(test_error(4))) == "test_error 4");
-    CHECK(corun::describe_exception(std::make_exception_ptr(corun::cancelled("bye")))
-              .find("bye") != std::string::npos);
+    CHECK(corun::describe_exception(std::make_exception_ptr(corun::cancelled("bye"))).find("bye") !=
+          std::string::npos);
     CHECK(corun::describe_exception(std::make_exception_ptr(42)) == "unknown exception");
   }
 }

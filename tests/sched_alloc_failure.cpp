@@ -9,6 +9,8 @@
 /// ending the test run. To see where allocation N comes from, run the test with
 /// CORUN_ALLOC_TRACE=N: the child prints a backtrace of the failing allocation on stderr;
 /// CORUN_ALLOC_ONLY=N tries that allocation alone.
+#include "support.hpp"
+
 #include <execinfo.h>
 #include <unistd.h>
 
@@ -20,8 +22,6 @@
 #include <string>
 #include <tuple>
 #include <utility>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -109,10 +109,12 @@ constexpr int scenario_value = 28;
 /// when_all (values and failures), a caught child failure, a cancelled child.
 task<int> scenario() {
   auto a = corun::spawn(value_of(1), {.name = "a"});
-  auto b = corun::spawn([](int x) -> task<int> {
-    co_await corun::this_task::yield();
-    co_return x;
-  }, 2);
+  auto b = corun::spawn(
+      [](int x) -> task<int> {
+        co_await corun::this_task::yield();
+        co_return x;
+      },
+      2);
   (void)corun::spawn(yield_times(2));
   int sum = co_await a;
   sum += co_await b;
@@ -132,10 +134,12 @@ task<int> scenario() {
   // suspends once more: there it sees the cancellation, unless `cancel` itself failed with
   // bad_alloc, in which case that exception leaves the scenario.
   std::atomic<bool> cancel_attempted{false};
-  auto doomed = corun::spawn([](const std::atomic<bool>& attempted) -> task<void> {
-    co_await yield_until(attempted);
-    co_await corun::this_task::yield();
-  }, std::cref(cancel_attempted));
+  auto doomed = corun::spawn(
+      [](const std::atomic<bool>& attempted) -> task<void> {
+        co_await yield_until(attempted);
+        co_await corun::this_task::yield();
+      },
+      std::cref(cancel_attempted));
   try {
     doomed.cancel("alloc test");
   } catch (...) {
@@ -243,8 +247,8 @@ TEST_SUITE("sched_alloc_failure") {
           }
           if (ending != "ok") {
             ++failures;
-            FAIL_CHECK("allocation " << n << " (workers=" << workers << ", recycle_frames="
-                                     << recycle << ") failed: " << ending
+            FAIL_CHECK("allocation " << n << " (workers=" << workers
+                                     << ", recycle_frames=" << recycle << ") failed: " << ending
                                      << "; backtrace of that allocation: CORUN_ALLOC_TRACE=" << n);
           }
         }

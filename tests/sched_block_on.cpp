@@ -1,12 +1,12 @@
 /// \file
 /// `runtime::block_on`: run a task as a root and wait for it from a thread that is not a worker.
+#include "support.hpp"
+
 #include <memory>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -16,10 +16,12 @@ namespace {
 task<int> sum_children(int n) {
   std::vector<corun::join_handle<int>> handles;
   for (int i = 0; i < n; ++i) {
-    handles.push_back(corun::spawn([](int v) -> task<int> {
-      co_await corun::this_task::yield();
-      co_return v;
-    }, i));
+    handles.push_back(corun::spawn(
+        [](int v) -> task<int> {
+          co_await corun::this_task::yield();
+          co_return v;
+        },
+        i));
   }
   int sum = 0;
   for (auto& h : handles) {
@@ -37,9 +39,8 @@ TEST_SUITE("sched_block_on") {
       corun::runtime rt(with_workers(workers));
       CHECK(rt.block_on(value_of(3)) == 3);
       CHECK(rt.block_on(sum_children(100)) == 4950);
-      const std::unique_ptr<int> p = rt.block_on([]() -> task<std::unique_ptr<int>> {
-        co_return std::make_unique<int>(4);
-      }());
+      const std::unique_ptr<int> p =
+          rt.block_on([]() -> task<std::unique_ptr<int>> { co_return std::make_unique<int>(4); }());
       REQUIRE(p != nullptr);
       CHECK(*p == 4);
     }
@@ -73,7 +74,8 @@ TEST_SUITE("sched_block_on") {
     CHECK_THROWS_AS(rt.block_on([]() -> task<void> {
       co_await corun::this_task::yield();
       throw corun::cancelled("gave up");
-    }()), corun::task_cancelled);
+    }()),
+                    corun::task_cancelled);
   }
 
   TEST_CASE("block_on returns only after the task's children completed") {
@@ -83,10 +85,12 @@ TEST_SUITE("sched_block_on") {
       std::atomic<int> finished{0};
       rt.block_on([](std::atomic<int>& f) -> task<void> {
         for (int i = 0; i < 10; ++i) {
-          (void)corun::spawn([](std::atomic<int>& g, int yields) -> task<void> {
-            co_await yield_times(yields);
-            g.fetch_add(1);
-          }, std::ref(f), i * 10);
+          (void)corun::spawn(
+              [](std::atomic<int>& g, int yields) -> task<void> {
+                co_await yield_times(yields);
+                g.fetch_add(1);
+              },
+              std::ref(f), i * 10);
         }
         co_return;
       }(finished));

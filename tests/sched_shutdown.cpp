@@ -1,12 +1,12 @@
 /// \file
 /// Runtime destruction: cancel every task, wait for all of them, join the workers; every frame
 /// destroyed exactly once, every destructor run, nothing hangs.
+#include "support.hpp"
+
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -153,13 +153,15 @@ TEST_SUITE("sched_shutdown") {
       corun::join_handle<void> h;
       {
         corun::runtime rt(with_workers(workers));
-        h = rt.spawn([](shutdown_counters& s) -> task<void> {
-          std::vector<task<void>> tasks;
-          for (int i = 0; i < 50; ++i) {
-            tasks.push_back(counted_yield_loop(s));
-          }
-          co_await corun::when_all(std::move(tasks));
-        }, std::ref(c));
+        h = rt.spawn(
+            [](shutdown_counters& s) -> task<void> {
+              std::vector<task<void>> tasks;
+              for (int i = 0; i < 50; ++i) {
+                tasks.push_back(counted_yield_loop(s));
+              }
+              co_await corun::when_all(std::move(tasks));
+            },
+            std::ref(c));
         while (c.started.load() < 50) {
           std::this_thread::yield();
         }
@@ -194,10 +196,12 @@ TEST_SUITE("sched_shutdown") {
       std::thread waiter;
       {
         corun::runtime rt(with_workers(workers));
-        auto h = rt.spawn([](std::atomic<bool>& s) -> task<void> {
-          s.store(true, std::memory_order_release);
-          co_await yield_forever();
-        }, std::ref(started));
+        auto h = rt.spawn(
+            [](std::atomic<bool>& s) -> task<void> {
+              s.store(true, std::memory_order_release);
+              co_await yield_forever();
+            },
+            std::ref(started));
         waiter = std::thread([&got_task_cancelled, &waiting, handle = std::move(h)]() mutable {
           waiting.store(true, std::memory_order_release);
           try {
@@ -219,15 +223,17 @@ TEST_SUITE("sched_shutdown") {
     std::atomic<bool> started{false};
     {
       corun::runtime rt(with_workers(2));
-      h = rt.spawn([](std::atomic<bool>& s) -> task<int> {
-        s.store(true, std::memory_order_release);
-        try {
-          co_await yield_forever();
-        } catch (const corun::cancelled&) {
-        }
-        // Cleanup that awaits without suspending still works.
-        co_return co_await value_of(6);
-      }, std::ref(started));
+      h = rt.spawn(
+          [](std::atomic<bool>& s) -> task<int> {
+            s.store(true, std::memory_order_release);
+            try {
+              co_await yield_forever();
+            } catch (const corun::cancelled&) {
+            }
+            // Cleanup that awaits without suspending still works.
+            co_return co_await value_of(6);
+          },
+          std::ref(started));
       wait_for_flag(started);
     }
     REQUIRE(h.done());
@@ -243,13 +249,15 @@ TEST_SUITE("sched_shutdown") {
       options.on_unhandled_exception = recorder.handler();
       corun::runtime rt(std::move(options));
       for (int i = 0; i < roots; ++i) {
-        (void)rt.spawn([](int id) -> task<void> {
-          try {
-            co_await yield_forever();
-          } catch (const corun::cancelled&) {
-          }
-          throw test_error(id);
-        }, i);
+        (void)rt.spawn(
+            [](int id) -> task<void> {
+              try {
+                co_await yield_forever();
+              } catch (const corun::cancelled&) {
+              }
+              throw test_error(id);
+            },
+            i);
       }
     }
     const auto failures = recorder.failures();
@@ -284,21 +292,23 @@ TEST_SUITE("sched_shutdown") {
         corun::task_handle late;
         {
           corun::runtime rt(with_workers(workers));
-          (void)rt.spawn([](corun::runtime& r, std::atomic<bool>& threw, std::atomic<bool>& s,
-                            corun::task_handle& out) -> task<void> {
-            s.store(true, std::memory_order_release);
-            try {
-              co_await yield_forever();
-            } catch (const corun::cancelled&) {
-            }
-            // The runtime is being destroyed: a new root must be refused, or run (cancelled)
-            // and be waited for by the destructor like every other root.
-            try {
-              out = r.spawn(yield_forever());
-            } catch (const std::logic_error&) {
-              threw = true;
-            }
-          }, std::ref(rt), std::ref(threw_logic_error), std::ref(started), std::ref(late));
+          (void)rt.spawn(
+              [](corun::runtime& r, std::atomic<bool>& threw, std::atomic<bool>& s,
+                 corun::task_handle& out) -> task<void> {
+                s.store(true, std::memory_order_release);
+                try {
+                  co_await yield_forever();
+                } catch (const corun::cancelled&) {
+                }
+                // The runtime is being destroyed: a new root must be refused, or run (cancelled)
+                // and be waited for by the destructor like every other root.
+                try {
+                  out = r.spawn(yield_forever());
+                } catch (const std::logic_error&) {
+                  threw = true;
+                }
+              },
+              std::ref(rt), std::ref(threw_logic_error), std::ref(started), std::ref(late));
           wait_for_flag(started);
         }
         if (threw_logic_error.load()) {

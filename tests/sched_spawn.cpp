@@ -1,6 +1,8 @@
 /// \file
 /// Spawning: `runtime::spawn` from any thread, the free `spawn` inside tasks, `spawn(fn, args)`
 /// lifetimes, names and ids, `this_task::yield`.
+#include "support.hpp"
+
 #include <pthread.h>
 
 #include <cstdint>
@@ -10,8 +12,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -171,10 +171,12 @@ TEST_SUITE("sched_spawn") {
       corun::join_handle<std::string> root;
       {
         auto prefix = std::make_unique<std::string>("root:");
-        root = rt.spawn([p = std::move(prefix)](std::string suffix) -> task<std::string> {
-          co_await yield_times(20);
-          co_return *p + suffix;
-        }, std::string("done"));
+        root = rt.spawn(
+            [p = std::move(prefix)](std::string suffix) -> task<std::string> {
+              co_await yield_times(20);
+              co_return *p + suffix;
+            },
+            std::string("done"));
       }  // the lambda object the caller built is gone
       CHECK(root.get() == "root:done");
 
@@ -182,10 +184,12 @@ TEST_SUITE("sched_spawn") {
         corun::join_handle<std::string> child;
         {
           std::string local = "child:";
-          child = corun::spawn([local](int n) -> task<std::string> {
-            co_await yield_times(n);
-            co_return local + std::to_string(n);
-          }, 15);
+          child = corun::spawn(
+              [local](int n) -> task<std::string> {
+                co_await yield_times(n);
+                co_return local + std::to_string(n);
+              },
+              15);
           local = "changed";
         }
         co_return co_await child;
@@ -198,19 +202,16 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(2));
     auto h = rt.spawn([]() -> task<std::string> { co_return corun::this_task::name(); });
     CHECK(h.get().empty());
-    auto named = rt.spawn([]() -> task<std::string> {
-      co_return corun::this_task::name();
-    }(), {.name = "root-name"});
+    auto named = rt.spawn([]() -> task<std::string> { co_return corun::this_task::name(); }(),
+                          {.name = "root-name"});
     CHECK(named.name() == "root-name");
     CHECK(named.get() == "root-name");
     const std::string child_name = rt.block_on([]() -> task<std::string> {
-      auto c = corun::spawn([]() -> task<std::string> {
-        co_return corun::this_task::name();
-      }(), {.name = "child-name"});
+      auto c = corun::spawn([]() -> task<std::string> { co_return corun::this_task::name(); }(),
+                            {.name = "child-name"});
       CHECK(c.name() == "child-name");
-      auto d = corun::spawn({.name = "fn-name"}, []() -> task<std::string> {
-        co_return corun::this_task::name();
-      });
+      auto d = corun::spawn({.name = "fn-name"},
+                            []() -> task<std::string> { co_return corun::this_task::name(); });
       CHECK((co_await d) == "fn-name");
       co_return co_await c;
     }());
@@ -234,7 +235,8 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(4));
     std::vector<corun::join_handle<std::uint64_t>> handles;
     for (int i = 0; i < 200; ++i) {
-      handles.push_back(rt.spawn([]() -> task<std::uint64_t> { co_return corun::this_task::id(); }));
+      handles.push_back(
+          rt.spawn([]() -> task<std::uint64_t> { co_return corun::this_task::id(); }));
     }
     std::set<std::uint64_t> ids;
     for (auto& h : handles) {
@@ -251,14 +253,16 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(2));
     std::atomic<bool> release{false};
     corun::join_handle<int> root;
-    rt.block_on([](corun::runtime& r, corun::join_handle<int>& out,
-                   std::atomic<bool>& rel) -> task<void> {
-      out = r.spawn([](std::atomic<bool>& x) -> task<int> {
-        co_await yield_until(x);
-        co_return 3;
-      }, std::ref(rel));
-      co_return;
-    }(rt, root, release));
+    rt.block_on(
+        [](corun::runtime& r, corun::join_handle<int>& out, std::atomic<bool>& rel) -> task<void> {
+          out = r.spawn(
+              [](std::atomic<bool>& x) -> task<int> {
+                co_await yield_until(x);
+                co_return 3;
+              },
+              std::ref(rel));
+          co_return;
+        }(rt, root, release));
     // The spawner completed although the root it spawned cannot finish yet.
     CHECK_FALSE(root.done());
     release.store(true, std::memory_order_release);
@@ -269,10 +273,12 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(1));
     std::atomic<bool> flag{false};
     const int yields = rt.block_on([](std::atomic<bool>& f) -> task<int> {
-      auto child = corun::spawn([](std::atomic<bool>& g) -> task<void> {
-        g.store(true, std::memory_order_release);
-        co_return;
-      }, std::ref(f));
+      auto child = corun::spawn(
+          [](std::atomic<bool>& g) -> task<void> {
+            g.store(true, std::memory_order_release);
+            co_return;
+          },
+          std::ref(f));
       int n = 0;
       // With one worker the child can only run while this task is yielding.
       while (!f.load(std::memory_order_acquire)) {
@@ -290,14 +296,18 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(1));
     std::atomic<bool> a{false};
     std::atomic<bool> b{false};
-    auto ha = rt.spawn([](std::atomic<bool>& mine, std::atomic<bool>& other) -> task<void> {
-      mine.store(true);
-      co_await yield_until(other);
-    }, std::ref(a), std::ref(b));
-    auto hb = rt.spawn([](std::atomic<bool>& mine, std::atomic<bool>& other) -> task<void> {
-      mine.store(true);
-      co_await yield_until(other);
-    }, std::ref(b), std::ref(a));
+    auto ha = rt.spawn(
+        [](std::atomic<bool>& mine, std::atomic<bool>& other) -> task<void> {
+          mine.store(true);
+          co_await yield_until(other);
+        },
+        std::ref(a), std::ref(b));
+    auto hb = rt.spawn(
+        [](std::atomic<bool>& mine, std::atomic<bool>& other) -> task<void> {
+          mine.store(true);
+          co_await yield_until(other);
+        },
+        std::ref(b), std::ref(a));
     ha.get();
     hb.get();
     CHECK(a.load());
@@ -308,11 +318,13 @@ TEST_SUITE("sched_spawn") {
     corun::runtime rt(with_workers(2));
     std::atomic<bool> release{false};
     std::atomic<bool> first_finished{false};
-    auto h = rt.spawn([](std::atomic<bool>& r, std::atomic<bool>& f) -> task<int> {
-      co_await yield_until(r);
-      f.store(true, std::memory_order_release);
-      co_return 1;
-    }, std::ref(release), std::ref(first_finished));
+    auto h = rt.spawn(
+        [](std::atomic<bool>& r, std::atomic<bool>& f) -> task<int> {
+          co_await yield_until(r);
+          f.store(true, std::memory_order_release);
+          co_return 1;
+        },
+        std::ref(release), std::ref(first_finished));
     const corun::task_handle first = h;
     h = rt.spawn(value_of(2));
     CHECK(h.get() == 2);
@@ -351,9 +363,8 @@ TEST_SUITE("sched_spawn") {
     options.name = "nametest";
     corun::runtime rt(std::move(options));
     CHECK(rt.name() == "nametest");
-    const std::string name = rt.block_on([]() -> task<std::string> {
-      co_return current_thread_name();
-    }());
+    const std::string name =
+        rt.block_on([]() -> task<std::string> { co_return current_thread_name(); }());
     CHECK(name.rfind("nametest-w", 0) == 0);
   }
 }

@@ -1,10 +1,10 @@
 /// \file
 /// `runtime::workers()`, `name()` and `stats()`.
+#include "support.hpp"
+
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

@@ -6,6 +6,10 @@
 /// number of live coroutine frames must be back to its starting value when the case ends.
 #pragma once
 
+#include "corun/corun.hpp"
+
+#include "corun/detail/frame_alloc.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,9 +29,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "corun/corun.hpp"
-#include "corun/detail/frame_alloc.hpp"
 
 // Sanitizers slow the runtime down 5-20x; the stress tests shrink their sizes under them.
 #if defined(__SANITIZE_THREAD__)
@@ -281,8 +282,8 @@ class watchdog {
     std::unique_lock<std::mutex> lock(m_lock);
     while (!m_stop) {
       const std::uint64_t seen = m_generation;
-      const bool moved = m_wake.wait_for(lock, m_limit,
-                                         [&] { return m_stop || m_generation != seen; });
+      const bool moved =
+          m_wake.wait_for(lock, m_limit, [&] { return m_stop || m_generation != seen; });
       if (!moved) {
         std::fprintf(stderr, "corun watchdog: '%s' made no progress for %lld s at step '%s'\n",
                      m_what.c_str(), static_cast<long long>(m_limit.count()), m_step.c_str());

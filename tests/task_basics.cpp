@@ -1,12 +1,12 @@
 /// \file
 /// `corun::task<T>`: laziness, values, exceptions, ownership of the frame.
+#include "support.hpp"
+
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -257,9 +257,8 @@ TEST_SUITE("task_basics") {
   TEST_CASE("a task resumes on a worker thread, not on the thread calling block_on") {
     corun::runtime rt(with_workers(2));
     const auto caller = std::this_thread::get_id();
-    const auto inside = rt.block_on([]() -> task<std::thread::id> {
-      co_return std::this_thread::get_id();
-    }());
+    const auto inside =
+        rt.block_on([]() -> task<std::thread::id> { co_return std::this_thread::get_id(); }());
     CHECK(inside != caller);
   }
 }

@@ -3,11 +3,11 @@
 /// into a tail call at -O0/-O1 or under sanitizers, so every transfer may nest one more frame on
 /// the thread's stack unless the runtime bounds inline resumption (DESIGN.md section 6). These
 /// tests are meant to run under ASan at -O0, where stack frames are largest.
+#include "support.hpp"
+
 #include <cstdint>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

@@ -1,10 +1,10 @@
 /// \file
 /// Misuse gets a clear error, not undefined behaviour (DESIGN.md section 6).
+#include "support.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <utility>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -171,10 +171,12 @@ TEST_SUITE("task_misuse") {
   TEST_CASE("take_completed and rethrow on a running task throw logic_error") {
     corun::runtime rt(with_workers(2));
     std::atomic<bool> release{false};
-    auto h = rt.spawn([](std::atomic<bool>& r) -> task<int> {
-      co_await yield_until(r);
-      co_return 4;
-    }, std::ref(release));
+    auto h = rt.spawn(
+        [](std::atomic<bool>& r) -> task<int> {
+          co_await yield_until(r);
+          co_return 4;
+        },
+        std::ref(release));
     const corun::task_handle th = h;
     CHECK_THROWS_AS((void)h.take_completed(), std::logic_error);
     CHECK_THROWS_AS(th.rethrow(), std::logic_error);

@@ -2,6 +2,8 @@
 /// The ownership tree (API.md, "Ownership"): a task completes only after its children; a child's
 /// unobserved failure fails its parent; dropping a handle only detaches; a root's unobserved
 /// failure goes to `on_unhandled_exception`.
+#include "support.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,8 +11,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -154,10 +154,12 @@ TEST_SUITE("task_ownership") {
       {
         corun::task_handle observer;
         {
-          auto h = rt.spawn([](std::atomic<bool>& g, std::atomic<bool>& f) -> task<void> {
-            co_await yield_until(g);
-            f.store(true, std::memory_order_release);
-          }, std::ref(go), std::ref(finished));
+          auto h = rt.spawn(
+              [](std::atomic<bool>& g, std::atomic<bool>& f) -> task<void> {
+                co_await yield_until(g);
+                f.store(true, std::memory_order_release);
+              },
+              std::ref(go), std::ref(finished));
           observer = h;
         }  // the join_handle is gone; the task is not
         CHECK_FALSE(observer.done());
@@ -216,7 +218,8 @@ TEST_SUITE("task_ownership") {
         out = corun::spawn(yield_forever());
         (void)corun::spawn(fail_after(5, 9));
         co_return;
-      }(sibling)), test_error);
+      }(sibling)),
+                      test_error);
       REQUIRE(sibling.done());
       CHECK(sibling.cancelled());
     }
@@ -250,7 +253,8 @@ TEST_SUITE("task_ownership") {
     CHECK_THROWS_AS(rt.block_on([]() -> task<void> {
       (void)corun::spawn(throw_at_start(1));
       co_return;
-    }()), test_error);
+    }()),
+                    test_error);
   }
 
   TEST_CASE("a child's failure observed through its handle does not fail the parent") {
@@ -275,7 +279,8 @@ TEST_SUITE("task_ownership") {
     CHECK_THROWS_AS(rt.block_on([]() -> task<int> {
       auto child = corun::spawn(fail_after(5, 1));
       co_return co_await child;
-    }()), test_error);
+    }()),
+                    test_error);
   }
 
   TEST_CASE("retrieving a failure with exception() counts as observing it") {
@@ -321,7 +326,8 @@ TEST_SUITE("task_ownership") {
         }
         CHECK(child.failed());
         co_return;  // the handle goes without anybody having looked at the error
-      }()), test_error);
+      }()),
+                      test_error);
     }
   }
 

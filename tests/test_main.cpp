@@ -7,13 +7,13 @@
 /// A listener cannot fail a test case after the fact, so a mismatch is printed with the test
 /// case's name and makes the process exit with a failure status.
 #define DOCTEST_CONFIG_IMPLEMENT
+#include "corun/detail/frame_alloc.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-
-#include "corun/detail/frame_alloc.hpp"
 
 namespace {
 
@@ -34,7 +34,9 @@ class live_frames_listener : public doctest::IReporter {
     check("after a subcase pass");
     m_baseline = corun::detail::live_frames();
   }
-  void test_case_end(const doctest::CurrentTestCaseStats& /*stats*/) override { check("at the end"); }
+  void test_case_end(const doctest::CurrentTestCaseStats& /*stats*/) override {
+    check("at the end");
+  }
   void test_case_exception(const doctest::TestCaseException& /*exception*/) override {}
   void subcase_start(const doctest::SubcaseSignature& /*signature*/) override {}
   void subcase_end() override {}

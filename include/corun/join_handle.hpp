@@ -3,14 +3,14 @@
 /// (type-erased, copyable).
 #pragma once
 
+#include "corun/detail/promise.hpp"
+#include "corun/detail/task_node.hpp"
+
 #include <coroutine>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
-
-#include "corun/detail/promise.hpp"
-#include "corun/detail/task_node.hpp"
 
 namespace corun {
 
@@ -70,9 +70,7 @@ class task_handle {
   }
   /// The exception the task failed with; null if it is not done or did not fail. Like Python's
   /// `Task.exception()`, retrieving it counts as observing the failure.
-  [[nodiscard]] std::exception_ptr exception() const {
-    return detail::exception_of(node());
-  }
+  [[nodiscard]] std::exception_ptr exception() const { return detail::exception_of(node()); }
   /// Requests cancellation of the task and all its children. No effect once it is done.
   void cancel(std::string message = {}) const { node().request_cancel(std::move(message)); }
   /// Unique, stable id of the task (assigned on first use).
@@ -139,9 +137,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   }
   /// The exception the task failed with; null if it is not done or did not fail. Retrieving it
   /// counts as observing the failure.
-  [[nodiscard]] std::exception_ptr exception() const {
-    return detail::exception_of(promise());
-  }
+  [[nodiscard]] std::exception_ptr exception() const { return detail::exception_of(promise()); }
   /// Requests cancellation of the task and all its children. No effect once it is done.
   void cancel(std::string message = {}) const { promise().request_cancel(std::move(message)); }
   [[nodiscard]] std::uint64_t id() const { return promise().id(); }

@@ -2,6 +2,13 @@
 /// `corun::runtime`: the pool of worker threads that runs tasks.
 #pragma once
 
+#include "corun/join_handle.hpp"
+#include "corun/spawn_options.hpp"
+#include "corun/task.hpp"
+
+#include "corun/detail/owned_call.hpp"
+#include "corun/detail/task_node.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -10,12 +17,6 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
-
-#include "corun/detail/owned_call.hpp"
-#include "corun/detail/task_node.hpp"
-#include "corun/join_handle.hpp"
-#include "corun/spawn_options.hpp"
-#include "corun/task.hpp"
 
 namespace corun {
 

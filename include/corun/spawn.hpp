@@ -2,14 +2,15 @@
 /// The free `corun::spawn`: start a child of the current task.
 #pragma once
 
-#include <stdexcept>
-#include <utility>
-
-#include "corun/detail/owned_call.hpp"
-#include "corun/detail/task_node.hpp"
 #include "corun/join_handle.hpp"
 #include "corun/spawn_options.hpp"
 #include "corun/task.hpp"
+
+#include "corun/detail/owned_call.hpp"
+#include "corun/detail/task_node.hpp"
+
+#include <stdexcept>
+#include <utility>
 
 namespace corun {
 

@@ -2,12 +2,12 @@
 /// `corun::task<T>`: the lazy, move-only coroutine type of corun.
 #pragma once
 
+#include "corun/detail/promise.hpp"
+
 #include <coroutine>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-
-#include "corun/detail/promise.hpp"
 
 namespace corun {
 

@@ -2,11 +2,11 @@
 /// `corun::this_task`: what a task can ask about itself.
 #pragma once
 
+#include "corun/detail/task_node.hpp"
+
 #include <coroutine>
 #include <cstdint>
 #include <string>
-
-#include "corun/detail/task_node.hpp"
 
 namespace corun::this_task {
 

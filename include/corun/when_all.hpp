@@ -2,22 +2,23 @@
 /// `when_all`: run tasks concurrently, wait for all of them.
 #pragma once
 
+#include "corun/cancelled.hpp"
+#include "corun/exception_group.hpp"
+#include "corun/join_handle.hpp"
+#include "corun/spawn.hpp"
+#include "corun/task.hpp"
+
+#include "corun/detail/group_scope.hpp"
+
 #include <cstddef>
-#include <stdexcept>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include "corun/cancelled.hpp"
-#include "corun/detail/group_scope.hpp"
-#include "corun/exception_group.hpp"
-#include "corun/join_handle.hpp"
-#include "corun/spawn.hpp"
-#include "corun/task.hpp"
 
 namespace corun {
 
@@ -76,9 +77,7 @@ task<std::tuple<detail::non_void_t<Ts>...>> when_all(task<Ts>... tasks) {
              handles);
   detail::settle_when_all(std::move(failures), any_cancelled, sizeof...(Ts));
   co_return std::apply(
-      [](auto&... h) {
-        return std::tuple<detail::non_void_t<Ts>...>{detail::take_non_void(h)...};
-      },
+      [](auto&... h) { return std::tuple<detail::non_void_t<Ts>...>{detail::take_non_void(h)...}; },
       handles);
 }
 

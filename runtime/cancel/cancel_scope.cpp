@@ -8,11 +8,12 @@
 //     its chain clean at this epoch. Not finding a request, it remembers the epoch.
 //  3. The walk is safe without locks: a scope does not complete (and is not destroyed) before
 //     its children, and only the running task walks its own chain.
+#include "corun/cancelled.hpp"
+
+#include "corun/detail/task_node.hpp"
+
 #include <exception>
 #include <string>
-
-#include "corun/cancelled.hpp"
-#include "corun/detail/task_node.hpp"
 
 namespace corun::detail {
 

@@ -1,9 +1,9 @@
 #include "corun/exception_group.hpp"
 
+#include "corun/cancelled.hpp"
+
 #include <string>
 #include <utility>
-
-#include "corun/cancelled.hpp"
 
 namespace corun {
 

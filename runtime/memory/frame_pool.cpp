@@ -11,13 +11,13 @@
 //     `retired_live`, so `live_frames()` stays exact.
 #include "memory/frame_pool.hpp"
 
+#include "corun/detail/frame_alloc.hpp"
+
 #include <cstdint>
 #include <mutex>
 #include <new>
 #include <utility>
 #include <vector>
-
-#include "corun/detail/frame_alloc.hpp"
 
 namespace corun::detail {
 
@@ -35,8 +35,8 @@ struct batch {
 
 struct central_registry {
   std::mutex lock;
-  std::vector<thread_frame_cache*> caches;               // guarded by lock
-  std::vector<batch> central[frame_class_count];         // guarded by lock
+  std::vector<thread_frame_cache*> caches;        // guarded by lock
+  std::vector<batch> central[frame_class_count];  // guarded by lock
   /// Live frames of exited threads and of allocations made without a cache.
   std::atomic<std::int64_t> retired_live{0};
 };
@@ -127,7 +127,6 @@ void count_live(thread_frame_cache* cache, std::int64_t delta) noexcept {
     registry().retired_live.fetch_add(delta, std::memory_order_relaxed);
   }
 }
-
 
 }  // namespace
 

@@ -20,13 +20,13 @@
 /// `maybe_nonempty` by any thread.
 #pragma once
 
+#include "corun/detail/config.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
 #include <vector>
-
-#include "corun/detail/config.hpp"
 
 namespace corun::detail {
 

@@ -1,12 +1,13 @@
 // The group scope's join and fail-fast protocol: see include/corun/detail/group_scope.hpp.
 #include "corun/detail/group_scope.hpp"
 
-#include <string>
-
 #include "corun/exception_group.hpp"
+
 #include "scheduler/runtime_core.hpp"
 #include "scheduler/task_extras.hpp"
 #include "scheduler/worker.hpp"
+
+#include <string>
 
 namespace corun::detail {
 

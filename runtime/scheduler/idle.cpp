@@ -23,8 +23,7 @@ std::optional<std::size_t> idle::wake_if_needed(std::uint64_t state) {
 
 void idle::transition_to_parked(std::size_t worker, bool was_searching) {
   const std::lock_guard lock(m_lock);
-  m_state.fetch_sub(one_unparked + (was_searching ? one_searching : 0),
-                    std::memory_order_seq_cst);
+  m_state.fetch_sub(one_unparked + (was_searching ? one_searching : 0), std::memory_order_seq_cst);
   m_sleepers.push_back(worker);
 }
 

@@ -20,14 +20,14 @@
 ///  5. A woken worker starts as a searcher: the waker counted it as unparked and searching.
 #pragma once
 
+#include "corun/detail/config.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <vector>
-
-#include "corun/detail/config.hpp"
 
 namespace corun::detail {
 

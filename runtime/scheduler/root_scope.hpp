@@ -7,13 +7,14 @@
 /// goes to stderr.
 #pragma once
 
+#include "corun/runtime.hpp"
+
+#include "corun/detail/task_node.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
-
-#include "corun/detail/task_node.hpp"
-#include "corun/runtime.hpp"
 
 namespace corun::detail {
 

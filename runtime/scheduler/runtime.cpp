@@ -11,6 +11,15 @@
 //  5. Detach the root scope from the runtime (late failure reports go to stderr) and drop our
 //     reference to it. Frames of completed tasks still referenced by handles stay valid: a
 //     handle needs nothing from the runtime.
+#include "corun/runtime.hpp"
+
+#include "corun/exception_group.hpp"
+#include "corun/this_task.hpp"
+
+#include "scheduler/futex.hpp"
+#include "scheduler/runtime_core.hpp"
+#include "scheduler/task_extras.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -19,13 +28,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-
-#include "corun/exception_group.hpp"
-#include "corun/runtime.hpp"
-#include "corun/this_task.hpp"
-#include "scheduler/futex.hpp"
-#include "scheduler/runtime_core.hpp"
-#include "scheduler/task_extras.hpp"
 
 namespace corun {
 
@@ -138,8 +140,8 @@ runtime_core::~runtime_core() {
     std::abort();
   }
   m_root->request_cancel_nothrow("the runtime is shutting down");  // step 1
-  m_root->close_and_wait();                                // steps 2 and 3
-  m_stopping.store(true, std::memory_order_seq_cst);  // step 4
+  m_root->close_and_wait();                                        // steps 2 and 3
+  m_stopping.store(true, std::memory_order_seq_cst);               // step 4
   for (const std::size_t index : m_idle.take_all_sleepers()) {
     m_workers[index]->unpark();
   }

@@ -2,18 +2,19 @@
 /// The compiled state behind `corun::runtime`: workers, injection queue, idle state, root scope.
 #pragma once
 
+#include "corun/runtime.hpp"
+
+#include "scheduler/idle.hpp"
+#include "scheduler/root_scope.hpp"
+#include "scheduler/tsan.hpp"
+#include "scheduler/worker.hpp"
+
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
 #include <cstddef>
 #include <memory>
 #include <vector>
-
-#include "corun/runtime.hpp"
-#include "scheduler/idle.hpp"
-#include "scheduler/root_scope.hpp"
-#include "scheduler/tsan.hpp"
-#include "scheduler/worker.hpp"
 
 namespace corun::detail {
 

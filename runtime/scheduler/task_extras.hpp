@@ -2,13 +2,13 @@
 /// Cold per-task data, allocated only for tasks that need it (a name, adopted failures).
 #pragma once
 
+#include "corun/detail/task_node.hpp"
+
 #include <atomic>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include "corun/detail/task_node.hpp"
 
 namespace corun::detail {
 

@@ -13,21 +13,23 @@
 //     parent whose last child this was is completed next, in the same loop (no recursion).
 //  5. Of everybody to resume, the first is the target of the symmetric transfer; the others are
 //     pushed on this worker's deque.
+#include "corun/cancelled.hpp"
+#include "corun/exception_group.hpp"
+
+#include "corun/detail/task_node.hpp"
+
+#include "scheduler/futex.hpp"
+#include "scheduler/root_scope.hpp"
+#include "scheduler/runtime_core.hpp"
+#include "scheduler/task_extras.hpp"
+#include "scheduler/worker.hpp"
+
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "corun/cancelled.hpp"
-#include "corun/detail/task_node.hpp"
-#include "corun/exception_group.hpp"
-#include "scheduler/futex.hpp"
-#include "scheduler/root_scope.hpp"
-#include "scheduler/runtime_core.hpp"
-#include "scheduler/task_extras.hpp"
-#include "scheduler/worker.hpp"
 
 namespace corun::detail {
 
@@ -124,8 +126,7 @@ void settle_outcome(task_node& node) {
 
 void dispose(task_node& node) noexcept {
   if (node.m_held_root != nullptr) {
-    if (node.m_outcome == task_outcome::error &&
-        !node.m_observed.load(std::memory_order_relaxed)) {
+    if (node.m_outcome == task_outcome::error && !node.m_observed.load(std::memory_order_relaxed)) {
       if (node.m_holds_parent_ref) {
         node.m_parent->adopt_failure(node.m_error, node);
       } else {
@@ -258,8 +259,8 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
   return complete(&node);
 }
 
-std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter,
-                                     std::coroutine_handle<> h, bool& registered) noexcept {
+std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h,
+                                     bool& registered) noexcept {
   worker& self = current_worker();
   // Exactly two references and no flags: only the body and our handle exist. If the task is also
   // at the bottom of our deque, nobody else can run it: run it now, inline (as a oneTBB wait runs

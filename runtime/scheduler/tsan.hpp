@@ -3,8 +3,9 @@
 ///
 /// moodycamel::ConcurrentQueue publishes elements with relaxed stores ordered by
 /// `atomic_thread_fence`, which TSan does not model. The queue's own internals are covered by
-/// the suppression at the end of runtime.cpp; the happens-before between a task's producer and the worker
-/// that dequeues it is stated here explicitly, so races on the task itself are still reported.
+/// the suppression at the end of runtime.cpp; the happens-before between a task's producer and the
+/// worker that dequeues it is stated here explicitly, so races on the task itself are still
+/// reported.
 #pragma once
 
 #if defined(__SANITIZE_THREAD__)

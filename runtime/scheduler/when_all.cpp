@@ -1,8 +1,8 @@
 #include "corun/when_all.hpp"
 
-#include <string>
-
 #include "corun/detail/task_node.hpp"
+
+#include <string>
 
 namespace corun::detail {
 

@@ -12,15 +12,15 @@
 //     everybody; a worker exits when it finds the flag set and nothing to run.
 #include "scheduler/worker.hpp"
 
-#include <pthread.h>
-
-#include <new>
-#include <string>
-
 #include "memory/frame_pool.hpp"
 #include "scheduler/asymmetric_barrier.hpp"
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
+
+#include <pthread.h>
+
+#include <new>
+#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -2,15 +2,16 @@
 /// A worker thread: its deque, its queue of yielded tasks, its run loop and its parking word.
 #pragma once
 
+#include "corun/detail/config.hpp"
+#include "corun/detail/task_node.hpp"
+
+#include "scheduler/chase_lev_deque.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
 #include <vector>
-
-#include "corun/detail/config.hpp"
-#include "corun/detail/task_node.hpp"
-#include "scheduler/chase_lev_deque.hpp"
 
 namespace corun::detail {
 

@@ -1,12 +1,12 @@
 /// \file
 /// Cancellation racing completion, joins and spawns. Whatever wins, a task ends exactly once
 /// with either its value or a cancellation, nothing is lost, nothing hangs, no frame leaks.
+#include "support.hpp"
+
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -32,10 +32,12 @@ task<int> parent_of(int yields, int value) {
 /// Spawns children while it may be cancelled; each child counts itself when it ends.
 task<void> spawner(int children, std::atomic<int>& spawned, std::atomic<int>& ended) {
   for (int i = 0; i < children; ++i) {
-    (void)corun::spawn([](std::atomic<int>& e) -> task<void> {
-      const count_on_exit guard{e};
-      co_await corun::this_task::yield();
-    }, std::ref(ended));
+    (void)corun::spawn(
+        [](std::atomic<int>& e) -> task<void> {
+          const count_on_exit guard{e};
+          co_await corun::this_task::yield();
+        },
+        std::ref(ended));
     spawned.fetch_add(1);
     co_await corun::this_task::yield();
   }
@@ -95,12 +97,14 @@ TEST_SUITE("stress_cancel_races") {
             handles.push_back(corun::spawn(parent_of(i % 3, i)));
           }
           // A sibling cancels every third task while they run.
-          auto canceller = corun::spawn([](std::vector<corun::join_handle<int>>& hs) -> task<void> {
-            for (std::size_t i = 0; i < hs.size(); i += 3) {
-              hs[i].cancel();
-              co_await corun::this_task::yield();
-            }
-          }, std::ref(handles));
+          auto canceller = corun::spawn(
+              [](std::vector<corun::join_handle<int>>& hs) -> task<void> {
+                for (std::size_t i = 0; i < hs.size(); i += 3) {
+                  hs[i].cancel();
+                  co_await corun::this_task::yield();
+                }
+              },
+              std::ref(handles));
           co_await canceller;
           int bad = 0;
           for (int i = 0; i < 100; ++i) {

@@ -1,11 +1,11 @@
 /// \file
 /// Concurrent `block_on` from 8 foreign threads: the injection queue, the futex wait of the
 /// blocked threads and their wake-ups under contention.
+#include "support.hpp"
+
 #include <cstdint>
 #include <thread>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

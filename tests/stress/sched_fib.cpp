@@ -1,10 +1,10 @@
 /// \file
 /// fib(n) with one spawn per call (no cutoff) at 1, 2, 4 and 8 workers: a quarter of a million
 /// spawns and joins per run, exercising the deques, stealing and the join protocol.
+#include "support.hpp"
+
 #include <cmath>
 #include <cstdint>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

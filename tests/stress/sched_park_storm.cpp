@@ -4,13 +4,13 @@
 /// a random while (so that they are spinning, about to park, or parked), then wakes them with a
 /// burst of work from a foreign thread or from a task. A lost wake-up shows up as a hang, which
 /// the watchdog turns into an abort naming the round. Nothing here asserts on timing.
+#include "support.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

@@ -1,13 +1,13 @@
 /// \file
 /// Destroying runtimes with thousands of suspended tasks, many times over: every frame destroyed
 /// exactly once, every destructor run, all workers joined, nothing hung (DESIGN.md section 6).
+#include "support.hpp"
+
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -82,11 +82,21 @@ TEST_SUITE("stress_shutdown_storm") {
           corun::runtime rt(with_workers(workers));
           for (int i = 0; i < roots; ++i) {
             switch (i % 5) {
-              case 0: handles.emplace_back(rt.spawn(looper(c))); break;
-              case 1: handles.emplace_back(rt.spawn(joiner(c, 3))); break;
-              case 2: handles.emplace_back(rt.spawn(grouped(c))); break;
-              case 3: handles.emplace_back(rt.spawn(stubborn(c))); break;
-              default: (void)rt.spawn(detached_parent(c)); break;
+              case 0:
+                handles.emplace_back(rt.spawn(looper(c)));
+                break;
+              case 1:
+                handles.emplace_back(rt.spawn(joiner(c, 3)));
+                break;
+              case 2:
+                handles.emplace_back(rt.spawn(grouped(c)));
+                break;
+              case 3:
+                handles.emplace_back(rt.spawn(stubborn(c)));
+                break;
+              default:
+                (void)rt.spawn(detached_parent(c));
+                break;
             }
           }
           blocked = std::thread([h = rt.spawn(looper(c))]() mutable {

@@ -2,13 +2,13 @@
 /// Spawn storms: ten million spawns (one million under sanitizers) in windows, with bounded
 /// memory: live coroutine frames and the resident set must not grow with the number of spawns,
 /// which only holds if frames are recycled (DESIGN.md section 6).
+#include "support.hpp"
+
 #include <unistd.h>
 
 #include <cstdint>
 #include <fstream>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;

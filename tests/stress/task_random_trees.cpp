@@ -18,6 +18,8 @@
 ///
 /// Reproduce one tree with CORUN_SEED=<seed> (and CORUN_WORKERS=<n>); the seed of every failure
 /// is printed.
+#include "support.hpp"
+
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -26,8 +28,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "support.hpp"
 
 using corun::task;
 using namespace corun_test;
@@ -57,13 +57,20 @@ enum class mode { await, await_catch, drop, keep, when_all, when_all_catch, canc
 
 const char* mode_name(mode m) {
   switch (m) {
-    case mode::await: return "await";
-    case mode::await_catch: return "await_catch";
-    case mode::drop: return "drop";
-    case mode::keep: return "keep";
-    case mode::when_all: return "when_all";
-    case mode::when_all_catch: return "when_all_catch";
-    case mode::cancelled_leaf: return "cancelled_leaf";
+    case mode::await:
+      return "await";
+    case mode::await_catch:
+      return "await_catch";
+    case mode::drop:
+      return "drop";
+    case mode::keep:
+      return "keep";
+    case mode::when_all:
+      return "when_all";
+    case mode::when_all_catch:
+      return "when_all_catch";
+    case mode::cancelled_leaf:
+      return "cancelled_leaf";
   }
   return "?";
 }
@@ -117,9 +124,8 @@ tree generate(std::uint64_t seed) {
                : pick < 82 ? mode::when_all
                : pick < 92 ? mode::when_all_catch
                            : mode::cancelled_leaf;
-      const int members = (en.how == mode::when_all || en.how == mode::when_all_catch)
-                              ? 1 + rng.below(3)
-                              : 1;
+      const int members =
+          (en.how == mode::when_all || en.how == mode::when_all_catch) ? 1 + rng.below(3) : 1;
       for (int m = 0; m < members; ++m) {
         const int child = static_cast<int>(t.nodes.size());
         t.nodes.emplace_back();
@@ -141,8 +147,8 @@ std::string describe(const tree& t) {
   for (std::size_t i = 0; i < t.nodes.size(); ++i) {
     const node& n = t.nodes[i];
     out << "  #" << i << " value=" << n.value << (n.throws ? " throws" : "")
-        << (n.forever ? " forever" : "") << " yields=" << n.yields_before << "/"
-        << n.yields_between << ":";
+        << (n.forever ? " forever" : "") << " yields=" << n.yields_before << "/" << n.yields_between
+        << ":";
     for (const entry& e : n.entries) {
       out << " " << mode_name(e.how) << "(";
       for (std::size_t m = 0; m < e.nodes.size(); ++m) {
@@ -388,8 +394,8 @@ std::string run_seed(corun::runtime& rt, std::uint64_t seed) {
     }
   }
   if (seen.count() != 0) {
-    problem << (problem.tellp() > 0 ? "; " : "") << seen.count() << " anomalies, first: "
-            << seen.first();
+    problem << (problem.tellp() > 0 ? "; " : "") << seen.count()
+            << " anomalies, first: " << seen.first();
   }
   error = nullptr;
   if (const std::int64_t leaked = live_frames() - baseline; leaked != 0) {

@@ -12,11 +12,11 @@
 /// counter, which other threads read (relaxed) when summing `live_frames()`.
 #pragma once
 
+#include "corun/detail/config.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-
-#include "corun/detail/config.hpp"
 
 namespace corun::detail {
 

@@ -11,6 +11,11 @@
 /// keeps the group alive for a late failure report (see task_node.hpp).
 #pragma once
 
+#include "corun/join_handle.hpp"
+#include "corun/task.hpp"
+
+#include "corun/detail/task_node.hpp"
+
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
@@ -19,10 +24,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "corun/detail/task_node.hpp"
-#include "corun/join_handle.hpp"
-#include "corun/task.hpp"
 
 namespace corun::detail {
 

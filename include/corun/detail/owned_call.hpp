@@ -2,12 +2,12 @@
 /// Keeps a task-making callable and its arguments alive as long as the task it makes.
 #pragma once
 
+#include "corun/task.hpp"
+
 #include <concepts>
 #include <functional>
 #include <type_traits>
 #include <utility>
-
-#include "corun/task.hpp"
 
 namespace corun::detail {
 

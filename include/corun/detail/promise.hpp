@@ -4,6 +4,9 @@
 /// so the compiler specialises as little as possible per `T`.
 #pragma once
 
+#include "corun/detail/frame_alloc.hpp"
+#include "corun/detail/task_node.hpp"
+
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -11,9 +14,6 @@
 #include <new>
 #include <type_traits>
 #include <utility>
-
-#include "corun/detail/frame_alloc.hpp"
-#include "corun/detail/task_node.hpp"
 
 namespace corun {
 template <class T>
@@ -99,8 +99,8 @@ class task_promise final : public promise_base {
 
   template <class U = T>
     requires std::is_convertible_v<U&&, T>
-  void return_value(U&& value) noexcept(noexcept(std::declval<result_slot<T>&>().set(
-      std::forward<U>(value)))) {
+  void return_value(U&& value) noexcept(
+      noexcept(std::declval<result_slot<T>&>().set(std::forward<U>(value)))) {
     m_result.set(std::forward<U>(value));
   }
 

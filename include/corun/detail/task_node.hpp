@@ -32,13 +32,13 @@
 /// before its children.
 #pragma once
 
+#include "corun/detail/config.hpp"
+
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
 #include <string>
-
-#include "corun/detail/config.hpp"
 
 namespace corun::detail {
 
@@ -275,7 +275,8 @@ inline constexpr std::uint32_t max_inline_depth = 64;
   return std::noop_coroutine();
 }
 
-// ---- Spawn and join (runtime/scheduler/task_lifecycle.cpp) ---------------------------------------
+// ---- Spawn and join (runtime/scheduler/task_lifecycle.cpp)
+// ---------------------------------------
 
 /// Links `child` under `parent` (the task running on this thread) and schedules it. Cannot fail.
 void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept;

@@ -4,15 +4,15 @@
 
 namespace corun::detail {
 
-std::optional<std::size_t> idle::wake_if_needed(std::uint64_t state) {
+std::size_t idle::wake_if_needed(std::uint64_t state) {
   if (searching(state) != 0 || unparked(state) >= m_workers) {
-    return std::nullopt;
+    return nobody;
   }
   const std::lock_guard lock(m_lock);
   // Re-read under the lock: sleepers only come and go under it.
   state = m_state.load(std::memory_order_seq_cst);
   if (searching(state) != 0 || m_sleepers.empty()) {
-    return std::nullopt;
+    return nobody;
   }
   const std::size_t worker = m_sleepers.back();
   m_sleepers.pop_back();

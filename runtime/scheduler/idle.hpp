@@ -26,13 +26,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <optional>
 #include <vector>
 
 namespace corun::detail {
 
 class idle {
  public:
+  /// Returned by the `worker_to_wake` functions when nobody should be woken. A plain index
+  /// rather than `std::optional`: g++ spills the optional's flag through the stack and stalls
+  /// every push on the reload (seen with perf on skynet).
+  static constexpr std::size_t nobody = ~std::size_t{0};
+
   explicit idle(std::size_t workers) : m_workers(workers) {
     m_state.store(pack(workers, 0), std::memory_order_relaxed);
     m_sleepers.reserve(workers);
@@ -40,16 +44,16 @@ class idle {
 
   /// Step 1 for a worker's own push (already seq_cst, or ordered by the asymmetric barrier).
   /// Returns the worker to wake, if any. The common answer, "nobody", is decided inline.
-  [[nodiscard]] std::optional<std::size_t> worker_to_wake() {
+  [[nodiscard]] std::size_t worker_to_wake() {
     const std::uint64_t state = m_state.load(std::memory_order_seq_cst);
     if (searching(state) != 0 || unparked(state) >= m_workers) {
-      return std::nullopt;
+      return nobody;
     }
     return wake_if_needed(state);
   }
   /// Step 1 for an injection from outside: the RMW joins the producer to the RMW chain on the
   /// state, so the enqueue happens-before the recheck of any worker that parks after it.
-  [[nodiscard]] std::optional<std::size_t> worker_to_wake_after_inject() {
+  [[nodiscard]] std::size_t worker_to_wake_after_inject() {
     return wake_if_needed(m_state.fetch_add(0, std::memory_order_seq_cst));
   }
 
@@ -92,7 +96,7 @@ class idle {
   static constexpr std::uint64_t searching(std::uint64_t state) { return state & 0xffffffffU; }
   static constexpr std::uint64_t unparked(std::uint64_t state) { return state >> 32; }
 
-  std::optional<std::size_t> wake_if_needed(std::uint64_t state);
+  std::size_t wake_if_needed(std::uint64_t state);
 
   const std::size_t m_workers;
   alignas(cache_line) std::atomic<std::uint64_t> m_state{0};

@@ -162,8 +162,8 @@ void runtime_core::schedule(task_node& node) {
     throw std::bad_alloc();
   }
   m_injected.fetch_add(1, std::memory_order_relaxed);
-  if (const auto sleeper = m_idle.worker_to_wake_after_inject()) {
-    m_workers[*sleeper]->unpark();
+  if (const std::size_t sleeper = m_idle.worker_to_wake_after_inject(); sleeper != idle::nobody) {
+    m_workers[sleeper]->unpark();
   }
 }
 

@@ -35,8 +35,8 @@ class runtime_core {
   }
   /// After work became visible on a worker's deque: wake a sleeper if nobody searches.
   void notify_work_pushed() {
-    if (const auto sleeper = m_idle.worker_to_wake()) {
-      m_workers[*sleeper]->unpark();
+    if (const std::size_t sleeper = m_idle.worker_to_wake(); sleeper != idle::nobody) {
+      m_workers[sleeper]->unpark();
     }
   }
   [[nodiscard]] task_node* pop_injected() {

@@ -1,0 +1,282 @@
+#include "common/table_reporter.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <iomanip>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+namespace bench {
+
+namespace {
+
+struct workload_row {
+  std::string_view workload;
+  /// The ratio corun / oneTBB that DESIGN.md section 5 targets, at 1 worker / at 2 workers.
+  std::string_view target;
+};
+
+/// Table rows in DESIGN.md's order; workloads not listed follow in the order they reported.
+constexpr std::array<workload_row, 5> known_workloads{{
+    {"fib", "<= 0.40 / <= 0.40"},
+    {"skynet", "<= 0.40 / <= 0.50"},
+    {"nqueens", "<= 0.60 / <= 0.60"},
+    {"storm", "<= 0.60 / <= 0.20"},
+    {"pingpong", "-"},
+}};
+
+[[nodiscard]] std::size_t row_rank(std::string_view workload) {
+  const auto* found =
+      std::find_if(known_workloads.begin(), known_workloads.end(),
+                   [&](const workload_row& row) { return row.workload == workload; });
+  return static_cast<std::size_t>(found - known_workloads.begin());
+}
+
+[[nodiscard]] std::string_view design_target(std::string_view workload) {
+  const std::size_t rank = row_rank(workload);
+  return rank < known_workloads.size() ? known_workloads[rank].target : "-";
+}
+
+[[nodiscard]] std::string fixed(double value, int decimals) {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(decimals) << value;
+  return text.str();
+}
+
+[[nodiscard]] double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+/// Where the key of a run lives: the family name `<workload>/<impl>` and the argument, the
+/// worker count. False for a run that is not one of ours.
+[[nodiscard]] bool parse(const benchmark::BenchmarkReporter::Run& run, std::string& workload,
+                         std::string& impl, std::size_t& threads) {
+  const std::string& family = run.run_name.function_name;
+  const std::size_t slash = family.find('/');
+  const std::string& args = run.run_name.args;
+  if (slash == std::string::npos || args.empty() ||
+      !std::all_of(args.begin(), args.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  workload = family.substr(0, slash);
+  impl = family.substr(slash + 1);
+  threads = static_cast<std::size_t>(std::stoul(args));
+  return true;
+}
+
+}  // namespace
+
+bool table_reporter::ReportContext(const Context& context) {
+  m_display.SetOutputStream(&GetOutputStream());
+  m_display.SetErrorStream(&GetErrorStream());
+  if (!context.cpu_info.load_avg.empty()) {
+    m_load_at_start = context.cpu_info.load_avg.front();
+  }
+  return m_display.ReportContext(context);
+}
+
+void table_reporter::ReportRuns(const std::vector<Run>& runs) {
+  std::vector<Run> shown = runs;
+  for (Run& run : shown) {
+    run.run_name.time_type.clear();
+  }
+  m_display.ReportRuns(shown);
+
+  for (const Run& run : shown) {
+    std::string workload;
+    std::string impl;
+    std::size_t threads = 0;
+    if (!parse(run, workload, impl, threads)) {
+      continue;
+    }
+    if (std::find(m_workloads.begin(), m_workloads.end(), workload) == m_workloads.end()) {
+      m_workloads.push_back(workload);
+    }
+    if (impl != "tbb" && impl != "serial" &&
+        std::find(m_rows.begin(), m_rows.end(), std::pair{workload, impl}) == m_rows.end()) {
+      m_rows.emplace_back(workload, impl);
+    }
+    if (std::find(m_threads.begin(), m_threads.end(), threads) == m_threads.end()) {
+      m_threads.push_back(threads);
+      std::sort(m_threads.begin(), m_threads.end());
+    }
+    m_repetitions = std::max(m_repetitions, static_cast<std::size_t>(run.repetitions));
+
+    samples& measured = m_samples[key{workload, impl, threads}];
+    if (run.error_occurred) {
+      measured.failed = true;
+      std::string failure = run.benchmark_name().append(": ").append(run.error_message);
+      if (std::find(m_failures.begin(), m_failures.end(), failure) == m_failures.end()) {
+        m_failures.push_back(std::move(failure));
+      }
+      continue;
+    }
+    const auto counter = run.counters.find("ns_per_task");
+    if (counter == run.counters.end()) {
+      continue;
+    }
+    const bool single_run = run.run_type == Run::RT_Iteration || run.aggregate_name == "median";
+    if (single_run && threads == 1 && (impl == "serial" || impl == "tbb") &&
+        run.GetAdjustedRealTime() > 0.0) {
+      const double share = run.GetAdjustedCPUTime() / run.GetAdjustedRealTime();
+      m_min_cpu_share = std::min(m_min_cpu_share.value_or(share), share);
+    }
+    // The counter is a rate inverted: seconds per task.
+    const double ns = counter->second.value * 1e9;
+    if (run.run_type == Run::RT_Aggregate) {
+      if (run.aggregate_name == "median") {
+        measured.median = ns;
+      }
+    } else {
+      measured.repetitions.push_back(ns);
+    }
+  }
+}
+
+void table_reporter::Finalize() { m_display.Finalize(); }
+
+std::optional<double> table_reporter::ns_per_task(const std::string& workload,
+                                                  const std::string& impl,
+                                                  std::size_t threads) const {
+  const auto found = m_samples.find(key{workload, impl, threads});
+  if (found == m_samples.end() || found->second.failed) {
+    return std::nullopt;
+  }
+  if (found->second.median) {
+    return found->second.median;
+  }
+  if (found->second.repetitions.empty()) {
+    return std::nullopt;
+  }
+  return median_of(found->second.repetitions);
+}
+
+std::string table_reporter::ns_cell(const std::string& workload, const std::string& impl,
+                                    std::size_t threads) const {
+  const auto found = m_samples.find(key{workload, impl, threads});
+  if (found != m_samples.end() && found->second.failed) {
+    return "FAILED";
+  }
+  const std::optional<double> ns = ns_per_task(workload, impl, threads);
+  return ns ? fixed(*ns, 1) : std::string("-");
+}
+
+void table_reporter::print_table(std::ostream& out) const {
+  // Rows: workloads in DESIGN.md's order; per workload the plain corun variant first, then the
+  // others (corun_nopool).
+  std::vector<std::string> workloads = m_workloads;
+  std::stable_sort(
+      workloads.begin(), workloads.end(),
+      [](const std::string& a, const std::string& b) { return row_rank(a) < row_rank(b); });
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const std::string& workload : workloads) {
+    std::vector<std::string> impls;
+    for (const auto& [row_workload, impl] : m_rows) {
+      if (row_workload == workload) {
+        impls.push_back(impl);
+      }
+    }
+    std::sort(impls.begin(), impls.end(), [](const std::string& a, const std::string& b) {
+      return std::pair{a != "corun", a} < std::pair{b != "corun", b};
+    });
+    for (const std::string& impl : impls) {
+      rows.emplace_back(workload, impl);
+    }
+  }
+
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::string> header{"workload"};
+  for (const std::size_t threads : m_threads) {
+    // Appended piece by piece: `" " + std::to_string(n) + "w"` trips g++ 12's false -Wrestrict
+    // (GCC bug 105329) at -O3.
+    std::string suffix(" ");
+    suffix.append(std::to_string(threads)).append("w");
+    for (const char* column : {"corun", "tbb", "ratio"}) {
+      header.push_back(std::string(column).append(suffix));
+    }
+  }
+  header.emplace_back("target ratio (DESIGN.md)");
+  cells.push_back(header);
+
+  for (const auto& [workload, impl] : rows) {
+    std::string label = workload;
+    if (impl != "corun") {
+      label.append(" [").append(impl).append("]");
+    }
+    std::vector<std::string> line{label};
+    for (const std::size_t threads : m_threads) {
+      const std::optional<double> corun_ns = ns_per_task(workload, impl, threads);
+      const std::optional<double> tbb_ns = ns_per_task(workload, "tbb", threads);
+      line.push_back(ns_cell(workload, impl, threads));
+      line.push_back(ns_cell(workload, "tbb", threads));
+      line.push_back(corun_ns && tbb_ns && *tbb_ns > 0.0 ? fixed(*corun_ns / *tbb_ns, 2)
+                                                         : std::string("-"));
+    }
+    line.emplace_back(impl == "corun" ? design_target(workload) : "-");
+    cells.push_back(line);
+  }
+
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (const auto& line : cells) {
+    for (std::size_t column = 0; column < line.size(); ++column) {
+      widths[column] = std::max(widths[column], line[column].size());
+    }
+  }
+
+  out << "\ncorun vs oneTBB: wall-clock ns per task, median of " << m_repetitions
+      << (m_repetitions == 1 ? " repetition" : " repetitions")
+      << "; ratio = corun / tbb (lower is better)\n";
+  for (std::size_t row = 0; row < cells.size(); ++row) {
+    const auto& line = cells[row];
+    for (std::size_t column = 0; column < line.size(); ++column) {
+      out << (column == 0 ? "" : "  ");
+      if (column == 0) {
+        out << std::left << std::setw(static_cast<int>(widths[column])) << line[column]
+            << std::right;
+      } else if (column + 1 == line.size()) {
+        out << line[column];
+      } else {
+        out << std::setw(static_cast<int>(widths[column])) << line[column];
+      }
+    }
+    out << '\n';
+    if (row == 0) {
+      std::size_t total = 0;
+      for (const std::size_t width : widths) {
+        total += width + 2;
+      }
+      out << std::string(total - 2, '-') << '\n';
+    }
+  }
+  // Context for the multi-worker columns, which need every core: this run's own threads count
+  // towards the load too (up to the worker count), so a load well above the core count means
+  // other processes competed.
+  std::array<double, 1> load_now{};
+  if (m_load_at_start && getloadavg(load_now.data(), 1) == 1) {
+    out << "1-minute load average: " << fixed(*m_load_at_start, 2) << " at the start, "
+        << fixed(load_now[0], 2) << " at the end, on " << std::thread::hardware_concurrency()
+        << " hardware threads\n";
+  }
+  if (m_min_cpu_share) {
+    // Serial and 1-worker oneTBB runs do all their work on the benchmark thread, so their CPU
+    // time should equal their wall time; less means something else had the core.
+    out << "benchmark thread's CPU share in the serial and tbb 1w runs: min "
+        << fixed(*m_min_cpu_share * 100.0, 0) << "%";
+    if (*m_min_cpu_share < 0.9) {
+      out << " -- other processes competed for the cores; these numbers are unreliable";
+    }
+    out << '\n';
+  }
+  for (const std::string& failure : m_failures) {
+    out << "FAILED " << failure << '\n';
+  }
+  out.flush();
+}
+
+}  // namespace bench

@@ -1,0 +1,79 @@
+/// \file
+/// `bench::table_reporter`: passes every run on to the display reporter and keeps what the
+/// corun-vs-oneTBB table needs.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace bench {
+
+/// Wraps the display reporter Google benchmark would have used (console, JSON or CSV, as
+/// `--benchmark_format` says) and records every run's `ns_per_task` and every failure.
+///
+/// Names: every benchmark here measures wall time, so the `/real_time` suffix Google benchmark
+/// appends is dropped from what is displayed; names read `<workload>/<impl>/<threads>`. Filters
+/// (`--benchmark_filter`) still see the full name, which the short one is a prefix of.
+///
+/// Single-threaded: Google benchmark reports from the thread that runs the benchmarks.
+class table_reporter final : public benchmark::BenchmarkReporter {
+ public:
+  /// `display` must outlive this reporter.
+  explicit table_reporter(benchmark::BenchmarkReporter& display) noexcept : m_display(display) {}
+
+  bool ReportContext(const Context& context) override;
+  void ReportRuns(const std::vector<Run>& runs) override;
+  void Finalize() override;
+
+  /// Benchmarks that reported an error (a wrong result), as "name: message".
+  [[nodiscard]] const std::vector<std::string>& failures() const noexcept { return m_failures; }
+
+  /// Prints the table: a row per workload and corun variant, ns per task of corun and oneTBB at
+  /// each worker count, their ratio, and the ratio DESIGN.md section 5 targets.
+  void print_table(std::ostream& out) const;
+
+ private:
+  /// Workload, implementation and worker count.
+  using key = std::tuple<std::string, std::string, std::size_t>;
+
+  struct samples {
+    /// ns per task of each repetition.
+    std::vector<double> repetitions;
+    /// Google benchmark's median aggregate, when it computed one.
+    std::optional<double> median;
+    bool failed = false;
+  };
+
+  /// The median ns per task of `<workload>/<impl>` at `threads`, unless it failed or did not run.
+  [[nodiscard]] std::optional<double> ns_per_task(const std::string& workload,
+                                                  const std::string& impl,
+                                                  std::size_t threads) const;
+  /// The table cell for it: the number, `FAILED` or `-`.
+  [[nodiscard]] std::string ns_cell(const std::string& workload, const std::string& impl,
+                                    std::size_t threads) const;
+
+  benchmark::BenchmarkReporter& m_display;
+  std::map<key, samples> m_samples;
+  /// Workloads and corun variants in the order they first reported (random with
+  /// --benchmark_enable_random_interleaving; `print_table` sorts them).
+  std::vector<std::string> m_workloads;
+  std::vector<std::pair<std::string, std::string>> m_rows;
+  std::vector<std::size_t> m_threads;
+  std::vector<std::string> m_failures;
+  std::size_t m_repetitions = 1;
+  /// Lowest CPU time / wall time of a run that does all its work on the benchmark thread
+  /// (serial, and oneTBB at one worker): below ~0.9 other processes took the core away.
+  std::optional<double> m_min_cpu_share;
+  /// The 1-minute load average when the run started (from Google benchmark's context).
+  std::optional<double> m_load_at_start;
+};
+
+}  // namespace bench

@@ -63,16 +63,20 @@ struct cache_owner {
   bool created = false;
   bool dead = false;
 
-  void create(bool recycle) {
+  void create(bool recycle) noexcept {
     cache.recycle = recycle;
     for (std::uint32_t& count : cache.free_count) {
       // A full list never takes a block on the fast path: non-recycling threads always free
       // through the slow path.
       count = recycle ? 0 : frame_cache_limit;
     }
-    {
+    try {
       const std::lock_guard lock(registry().lock);
       registry().caches.push_back(&cache);
+    } catch (...) {
+      // No memory to register the cache: this thread allocates every frame with operator new
+      // and counts it in `retired_live` until a later slow path manages to register.
+      return;
     }
     created = true;
     tl_frame_cache = &cache;
@@ -105,7 +109,7 @@ struct cache_owner {
 thread_local cache_owner tl_owner;
 
 /// The calling thread's cache, created on first use; null once the thread is exiting.
-thread_frame_cache* thread_cache() {
+thread_frame_cache* thread_cache() noexcept {
   if (tl_frame_cache != nullptr) {
     return tl_frame_cache;
   }
@@ -116,7 +120,7 @@ thread_frame_cache* thread_cache() {
   if (!owner.created) {
     owner.create(true);
   }
-  return &owner.cache;
+  return owner.created ? &owner.cache : nullptr;
 }
 
 void count_live(thread_frame_cache* cache, std::int64_t delta) noexcept {
@@ -130,7 +134,7 @@ void count_live(thread_frame_cache* cache, std::int64_t delta) noexcept {
 
 }  // namespace
 
-void configure_thread_frame_cache(bool recycle) {
+void configure_thread_frame_cache(bool recycle) noexcept {
   cache_owner& owner = tl_owner;
   if (!owner.created && !owner.dead) {
     owner.create(recycle);
@@ -170,12 +174,7 @@ void* frame_alloc_slow(std::size_t size) {
 
 void frame_free_slow(void* block, std::size_t size) noexcept {
   const std::size_t cls = frame_class(size);
-  thread_frame_cache* cache = nullptr;
-  try {
-    cache = thread_cache();
-  } catch (...) {
-    // Could not register a cache (out of memory): free directly.
-  }
+  thread_frame_cache* cache = thread_cache();
   count_live(cache, -1);
   if (cls >= frame_class_count || cache == nullptr || !cache->recycle) {
     ::operator delete(block);

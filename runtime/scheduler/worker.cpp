@@ -117,8 +117,12 @@ void worker::wait_for_unpark() noexcept {
 void worker::run() {
   tl_thread = thread_state{nullptr, 0, nullptr, this};
   configure_thread_frame_cache(m_core.options().recycle_frames);
-  const std::string thread_name = m_core.options().name + "-w" + std::to_string(m_index);
-  pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+  try {
+    const std::string thread_name = m_core.options().name + "-w" + std::to_string(m_index);
+    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+  } catch (const std::bad_alloc&) {
+    // The name is a convenience for debuggers; the worker runs without it.
+  }
 
   for (;;) {
     task_node* node = next_task();

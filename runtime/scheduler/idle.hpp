@@ -82,10 +82,6 @@ class idle {
   /// Takes every sleeper off the list (shutdown); the caller wakes them.
   [[nodiscard]] std::vector<std::size_t> take_all_sleepers();
 
-  [[nodiscard]] std::size_t sleeping() const noexcept {
-    return m_workers - unparked(m_state.load(std::memory_order_relaxed));
-  }
-
  private:
   // m_state, bit by bit: bits 0..31 workers searching; bits 32..63 workers not asleep.
   static constexpr std::uint64_t one_searching = 1;

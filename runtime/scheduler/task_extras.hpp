@@ -4,15 +4,12 @@
 
 #include "corun/detail/task_node.hpp"
 
-#include <atomic>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace corun::detail {
-
-class root_scope;
 
 struct task_extras {
   /// Set before the task is published; immutable afterwards.

@@ -6,7 +6,12 @@
 //     grows past `frame_cache_limit` gives batches of `batch_size` blocks to the central list of
 //     its class; a thread whose list is empty takes a batch from there. Frames freed on another
 //     worker thus travel back to allocating workers a batch at a time, with one lock per batch.
-//  3. The central lists are bounded; past the bound, blocks go back to `::operator delete`.
+//  3. The central lists keep at most `central_budget` bytes over all classes (16 MiB, or
+//     CORUN_FRAME_POOL_MB); past it, blocks go back to `::operator delete`. Measured on a spawn
+//     storm (1M live frames): retaining the whole burst (256 MiB) was slower than giving it back,
+//     because refilling walks a cold, unordered free list (a cache miss per block) where malloc
+//     carves fresh memory sequentially. The budget covers steady working sets, not bursts.
+//     Batches are linked through their first block, so handing them over never allocates.
 //  4. A thread that exits gives its lists to the central ones and folds its live count into
 //     `retired_live`, so `live_frames()` stays exact.
 #include "memory/frame_pool.hpp"
@@ -14,6 +19,7 @@
 #include "corun/detail/frame_alloc.hpp"
 
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -26,17 +32,34 @@ constinit thread_local thread_frame_cache* tl_frame_cache = nullptr;
 namespace {
 
 constexpr std::uint32_t batch_size = 64;
-constexpr std::size_t max_central_batches = 256;
 
-struct batch {
-  free_frame* head;
+/// A batch of free blocks of one class: a list linked through `free_frame::next`, whose first
+/// block also links the batches of a central list (every class is at least 64 bytes).
+struct batch : free_frame {
+  batch* next_batch;
   std::uint32_t count;
 };
+static_assert(sizeof(batch) <= (std::size_t{1} << frame_class_shift));
+
+std::size_t central_budget_from_env() noexcept {
+  constexpr std::size_t default_mib = 16;
+  std::size_t mib = default_mib;
+  if (const char* text = std::getenv("CORUN_FRAME_POOL_MB"); text != nullptr && *text != '\0') {
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text, &end, 10);
+    if (end != nullptr && *end == '\0') {
+      mib = static_cast<std::size_t>(value);
+    }
+  }
+  return mib << 20;
+}
 
 struct central_registry {
   std::mutex lock;
-  std::vector<thread_frame_cache*> caches;        // guarded by lock
-  std::vector<batch> central[frame_class_count];  // guarded by lock
+  std::vector<thread_frame_cache*> caches;  // guarded by lock
+  batch* central[frame_class_count] = {};   // guarded by lock
+  std::size_t central_bytes = 0;            // guarded by lock
+  const std::size_t central_budget = central_budget_from_env();
   /// Live frames of exited threads and of allocations made without a cache.
   std::atomic<std::int64_t> retired_live{0};
 };
@@ -55,6 +78,22 @@ void delete_list(free_frame* head) noexcept {
     ::operator delete(head);
     head = next;
   }
+}
+
+/// Gives the list `head` (`count` blocks of class `cls`) to the central list, or back to the
+/// system past the budget. The caller holds the registry lock.
+void give_to_central(central_registry& reg, std::size_t cls, free_frame* head,
+                     std::uint32_t count) noexcept {
+  const std::size_t bytes = std::size_t{count} * class_bytes(cls);
+  if (reg.central_bytes + bytes > reg.central_budget) {
+    delete_list(head);
+    return;
+  }
+  auto* b = static_cast<batch*>(head);
+  b->next_batch = reg.central[cls];
+  b->count = count;
+  reg.central[cls] = b;
+  reg.central_bytes += bytes;
 }
 
 /// Owns the calling thread's cache; its destructor runs at thread exit (step 4).
@@ -91,13 +130,8 @@ struct cache_owner {
     central_registry& reg = registry();
     const std::lock_guard lock(reg.lock);
     for (std::size_t cls = 0; cls < frame_class_count; ++cls) {
-      if (cache.free_list[cls] == nullptr) {
-        continue;
-      }
-      if (reg.central[cls].size() < max_central_batches) {
-        reg.central[cls].push_back(batch{cache.free_list[cls], cache.free_count[cls]});
-      } else {
-        delete_list(cache.free_list[cls]);
+      if (cache.free_list[cls] != nullptr) {
+        give_to_central(reg, cls, cache.free_list[cls], cache.free_count[cls]);
       }
     }
     std::erase(reg.caches, &cache);
@@ -150,21 +184,21 @@ void* frame_alloc_slow(std::size_t size) {
     return block;
   }
   if (cache != nullptr && cache->recycle) {
-    batch taken{nullptr, 0};
+    batch* taken = nullptr;
     {
       central_registry& reg = registry();
       const std::lock_guard lock(reg.lock);
-      if (!reg.central[cls].empty()) {
-        taken = reg.central[cls].back();
-        reg.central[cls].pop_back();
+      taken = reg.central[cls];
+      if (taken != nullptr) {
+        reg.central[cls] = taken->next_batch;
+        reg.central_bytes -= std::size_t{taken->count} * class_bytes(cls);
       }
     }
-    if (taken.head != nullptr) {
-      free_frame* block = taken.head;
-      cache->free_list[cls] = block->next;
-      cache->free_count[cls] = taken.count - 1;
+    if (taken != nullptr) {
+      cache->free_list[cls] = taken->next;
+      cache->free_count[cls] = taken->count - 1;
       count_live(cache, 1);
-      return block;
+      return taken;
     }
   }
   void* block = ::operator new(class_bytes(cls));
@@ -186,38 +220,28 @@ void frame_free_slow(void* block, std::size_t size) noexcept {
   if (++cache->free_count[cls] <= frame_cache_limit) {
     return;  // the fast path only missed because this thread had no cache yet
   }
-  // Over the limit: hand batches to the central list until the list is half full.
-  std::vector<batch> spare;
-  try {
-    spare.reserve(frame_cache_limit / batch_size);
-  } catch (...) {
-    ::operator delete(std::exchange(cache->free_list[cls], node->next));
-    --cache->free_count[cls];
-    return;
-  }
+  // Over the limit: hand batches to the central list until the list is half full. The batches
+  // are cut outside the lock.
+  free_frame* heads[frame_cache_limit / batch_size];
+  std::uint32_t batches = 0;
   free_frame* list = cache->free_list[cls];
   std::uint32_t count = cache->free_count[cls];
   while (count > frame_cache_limit / 2) {
-    free_frame* head = list;
-    free_frame* tail = head;
+    free_frame* tail = list;
     for (std::uint32_t i = 1; i < batch_size; ++i) {
       tail = tail->next;
     }
+    heads[batches++] = list;
     list = tail->next;
     tail->next = nullptr;
     count -= batch_size;
-    spare.push_back(batch{head, batch_size});
   }
   cache->free_list[cls] = list;
   cache->free_count[cls] = count;
   central_registry& reg = registry();
   const std::lock_guard lock(reg.lock);
-  for (const batch& b : spare) {
-    if (reg.central[cls].size() < max_central_batches) {
-      reg.central[cls].push_back(b);
-    } else {
-      delete_list(b.head);
-    }
+  for (std::uint32_t i = 0; i < batches; ++i) {
+    give_to_central(reg, cls, heads[i], batch_size);
   }
 }
 

@@ -126,6 +126,14 @@ class chase_lev_deque {
     return item;
   }
 
+  /// Any thread: how many items the deque held at some recent moment (a hint for batch steals).
+  [[nodiscard]] std::int64_t size_hint() const noexcept {
+    // Relaxed: a hint; the steals that act on it synchronise themselves.
+    const std::int64_t size =
+        m_bottom.load(std::memory_order_relaxed) - m_top.load(std::memory_order_relaxed);
+    return size > 0 ? size : 0;
+  }
+
   /// Any thread: true if the deque looked non-empty. seq_cst so that a worker about to sleep,
   /// which has just changed the idle state with a seq_cst RMW, sees every completed push.
   [[nodiscard]] bool maybe_nonempty() const noexcept {

@@ -35,10 +35,12 @@ class runtime_core {
   }
   /// After work became visible on a worker's deque: wake a sleeper if nobody searches.
   void notify_work_pushed() {
-    if (const std::size_t sleeper = m_idle.worker_to_wake(); sleeper != idle::nobody) {
-      m_workers[sleeper]->unpark();
+    if (const std::size_t sleeper = m_idle.worker_to_wake(); CORUN_UNLIKELY(sleeper != idle::nobody)) {
+      wake(sleeper);
     }
   }
+  /// Out of line: keeps the futex call (and the registers it needs) off the push path.
+  CORUN_NOINLINE void wake(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* pop_injected() {
     task_node* node = nullptr;
     if (!m_inject.try_dequeue(node)) {

@@ -32,6 +32,9 @@ task_extras& ensure_extras(task_node& node);
 void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept;
 
 /// Prepares a spawned task: links it under `parent`, two references (body and handle).
+/// Completes `node`, whose body and children are all done (the completion protocol of
+/// task_lifecycle.cpp); returns what to run next on this worker.
+[[nodiscard]] std::coroutine_handle<> complete_task(task_node& node) noexcept;
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept;
 

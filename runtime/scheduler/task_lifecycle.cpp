@@ -48,6 +48,7 @@ class resume_list {
     r.node->m_resume = r.handle;
     current_worker().push(*r.node);
   }
+  [[nodiscard]] task_node* target() const noexcept { return m_first.node; }
   [[nodiscard]] std::coroutine_handle<> transfer() const noexcept {
     if (m_first.node == nullptr) {
       return std::noop_coroutine();
@@ -61,15 +62,8 @@ class resume_list {
 
 std::string describe_task(task_node& node) { return "corun: " + task_label(node); }
 
-/// Step 1.
-void settle_outcome(task_node& node) {
-  // Acquire: pairs with the release CAS of `ensure_extras` (children that adopted a failure
-  // into us or hold a deferred report on us created them before their completion).
-  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
-  if (CORUN_LIKELY(!node.m_error && extras == nullptr)) {
-    node.m_outcome = task_outcome::value;
-    return;
-  }
+/// Step 1 when the body threw or a child left extras (adopted failures, deferred reports).
+CORUN_NOINLINE void settle_outcome_slow(task_node& node, task_extras* extras) {
   if (node.m_error) {
     try {
       std::rethrow_exception(node.m_error);
@@ -124,19 +118,36 @@ void settle_outcome(task_node& node) {
   }
 }
 
-void dispose(task_node& node) noexcept {
-  if (node.m_held_root != nullptr) {
-    if (node.m_outcome == task_outcome::error && !node.m_observed.load(std::memory_order_relaxed)) {
-      if (node.m_holds_parent_ref) {
-        node.m_parent->adopt_failure(node.m_error, node);
-      } else {
-        report_unhandled(node, node.m_error);
-      }
-    }
+/// Step 1.
+void settle_outcome(task_node& node) {
+  // Acquire: pairs with the release CAS of `ensure_extras` (children that adopted a failure
+  // into us or hold a deferred report on us created them before their completion).
+  task_extras* extras = node.m_extras.load(std::memory_order_acquire);
+  if (CORUN_LIKELY(!node.m_error && extras == nullptr)) {
+    node.m_outcome = task_outcome::value;
+    return;
+  }
+  settle_outcome_slow(node, extras);
+}
+
+/// Reports a failure nobody observed and drops the references a failed task held.
+CORUN_NOINLINE void release_held_scopes(task_node& node) noexcept {
+  if (node.m_outcome == task_outcome::error && !node.m_observed.load(std::memory_order_relaxed)) {
     if (node.m_holds_parent_ref) {
-      node.m_parent->release();
+      node.m_parent->adopt_failure(node.m_error, node);
+    } else {
+      report_unhandled(node, node.m_error);
     }
-    node.m_held_root->release();
+  }
+  if (node.m_holds_parent_ref) {
+    node.m_parent->release();
+  }
+  node.m_held_root->release();
+}
+
+void dispose(task_node& node) noexcept {
+  if (CORUN_UNLIKELY(node.m_held_root != nullptr)) {
+    release_held_scopes(node);
   }
   node.m_self.destroy();
 }
@@ -200,26 +211,30 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     if ((prev & ~task_node::waiting_bit) == task_node::one_ref) {
       dispose(*node);
     }
-    // Step 4 (skipped when the parent is the joiner: see joined_while_waiting).
-    resumption next{};
-    if (!parent_joins) {
-      next = parent->kind() == scope_kind::task
-                 ? static_cast<task_node*>(parent)->task_node::child_completed(failed)
-                 : parent->child_completed(failed);
-    }
+    // Step 4 (skipped when the parent is the joiner: see joined_while_waiting). A task parent
+    // is told through this worker's deferred count (worker.cpp).
     node = nullptr;
-    if (next.node != nullptr) {
-      if (next.handle) {
-        to_resume.add(next);
-      } else {
-        node = next.node;
+    if (!parent_joins) {
+      if (parent->kind() == scope_kind::task) {
+        node = self.child_completed(*static_cast<task_node*>(parent));
+      } else if (const resumption next = parent->child_completed(failed); next.node != nullptr) {
+        if (next.handle) {
+          to_resume.add(next);
+        } else {
+          node = next.node;
+        }
       }
+    }
+    if (node == nullptr && to_resume.target() != nullptr) {
+      node = self.flush_before_running(*to_resume.target());
     }
   }
   return to_resume.transfer();  // step 5
 }
 
 }  // namespace
+
+std::coroutine_handle<> complete_task(task_node& node) noexcept { return complete(&node); }
 
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept {
@@ -250,7 +265,9 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
     // own body spawns its children; spawns into it from elsewhere go through group scopes.)
     return complete(&node);
   }
-  const std::int64_t delta = node.m_spawned - task_node::pending_bias;
+  // Completions of our children deferred on this worker are folded in (worker.cpp, rule e).
+  const std::int64_t delta =
+      node.m_spawned - task_node::pending_bias - current_worker().take_deferred(node);
   // acq_rel: release publishes the body's writes to whichever child completes last (it then
   // runs `complete`); acquire makes the children's writes visible if we are last.
   if (node.m_pending.fetch_add(delta, std::memory_order_acq_rel) + delta != 0) {

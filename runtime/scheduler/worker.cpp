@@ -10,15 +10,32 @@
 //     light pushes it first runs the heavy side of the asymmetric barrier.
 //  4. On shutdown the runtime sets the stop flag only after every task completed, then wakes
 //     everybody; a worker exits when it finds the flag set and nothing to run.
+//
+// Deferred completion counts. A child that completes tells its parent task by decrementing the
+// parent's `m_pending`, an RMW on a line that every worker running that parent's children
+// writes. Instead a worker counts, in plain owner-only fields, the completions of children of
+// one parent at a time (`m_deferred_parent`, `m_deferred_count`) and subtracts them in one RMW
+// when it flushes. Delaying a decrement can only delay the parent's completion, never cause an
+// early one, so the only obligation is to flush soon enough:
+//  a. before running a task that is not a child of the deferred parent (its children cannot
+//     all be done while one of them runs here, so deferring across them delays nothing);
+//  b. before searching for work, parking or exiting;
+//  c. at once when the decrement may be the last one (the parent's body has finished and its
+//     count is down to what this worker holds), so a parent completes with its last child;
+//  d. when a child of another parent completes (one parent at a time);
+//  e. the parent's own body, finishing on this worker, folds the count into its RMW.
+// A flush that brings the count to zero completes the parent right there.
 #include "scheduler/worker.hpp"
 
 #include "memory/frame_pool.hpp"
 #include "scheduler/asymmetric_barrier.hpp"
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
+#include "scheduler/task_extras.hpp"
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -34,6 +51,8 @@ namespace {
 
 /// Rounds of stealing before a worker parks. Each round visits every other worker once.
 constexpr int search_rounds = 4;
+/// Most tasks a thief takes from one victim at once, beyond the one it runs.
+constexpr std::int64_t max_steal_batch = 31;
 /// Every how many picks the injection queue and the yielded tasks go first (a prime, as tokio).
 constexpr std::uint32_t fairness_interval = 61;
 
@@ -101,6 +120,8 @@ task_node* worker::pop_yielded() noexcept {
   return node;
 }
 
+void runtime_core::wake(std::size_t sleeper) noexcept { m_workers[sleeper]->unpark(); }
+
 void worker::unpark() noexcept {
   // Release: the waker's state changes happen before the woken worker's loop continues.
   m_unparked.store(1, std::memory_order_release);
@@ -131,7 +152,14 @@ void worker::run() {
     }
     if (node != nullptr) {
       stop_searching();
+      if (m_deferred_parent != nullptr && node->m_parent != m_deferred_parent) {
+        flush_deferred();  // rule a
+      }
       execute(*node);
+      continue;
+    }
+    if (m_deferred_parent != nullptr) {
+      flush_deferred();  // rule b; completing a parent may have made its joiner runnable
       continue;
     }
     if (m_core.stopping()) {
@@ -185,8 +213,21 @@ task_node* worker::steal_round() {
     if (victim == m_index) {
       continue;
     }
-    if (task_node* node = workers[victim]->steal()) {
+    worker& other = *workers[victim];
+    if (task_node* node = other.steal()) {
       worker_counters::bump(counters.steals);
+      // Take up to half of what is left in one go (as tokio and Go do): a victim that spawns
+      // many small tasks then pays for one cache-line migration per batch, not per task. The
+      // Chase-Lev deque has no atomic batch steal, so these are single steals in a row; they
+      // stay cheap because this thread now owns the victim's top line.
+      const std::int64_t extra = std::min(other.size_hint() / 2, max_steal_batch);
+      for (std::int64_t k = 0; k < extra; ++k) {
+        task_node* more = other.steal();
+        if (more == nullptr) {
+          break;
+        }
+        push(*more);
+      }
       return node;
     }
   }
@@ -231,11 +272,44 @@ void worker::park() {
   m_searching = true;
 }
 
+task_node* worker::switch_deferred_parent(task_node& parent) noexcept {
+  task_node* previous = m_deferred_parent;
+  const std::int64_t count = std::exchange(m_deferred_count, 1);
+  m_deferred_parent = &parent;
+  // acq_rel: as in child_completed. If that was the previous parent's last decrement, it is
+  // completed first; this one stays deferred (the caller's loop completes one task at a time).
+  if (previous != nullptr &&
+      previous->m_pending.fetch_sub(count, std::memory_order_acq_rel) == count) {
+    return previous;
+  }
+  return last_deferred(parent);
+}
+
+task_node* worker::take_deferred_completion() noexcept {
+  task_node* parent = std::exchange(m_deferred_parent, nullptr);
+  const std::int64_t count = std::exchange(m_deferred_count, 0);
+  // acq_rel: as in child_completed.
+  if (parent != nullptr && parent->m_pending.fetch_sub(count, std::memory_order_acq_rel) == count) {
+    return parent;
+  }
+  return nullptr;
+}
+
+void worker::flush_deferred() noexcept {
+  if (task_node* parent = take_deferred_completion()) {
+    run_from(complete_task(*parent));
+  }
+}
+
 void worker::execute(task_node& node) noexcept {
+  tl_thread.current = &node;
+  run_from(node.m_resume);
+}
+
+void worker::run_from(std::coroutine_handle<> h) noexcept {
   thread_state& ts = tl_thread;
-  ts.current = &node;
   ts.depth = 0;
-  node.m_resume.resume();
+  h.resume();
   while (ts.bounced != nullptr) {
     task_node* next = ts.bounced;
     ts.bounced = nullptr;

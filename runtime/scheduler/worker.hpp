@@ -8,9 +8,11 @@
 #include "scheduler/chase_lev_deque.hpp"
 
 #include <atomic>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace corun::detail {
@@ -49,9 +51,41 @@ class worker {
   [[nodiscard]] bool pop_if_bottom(task_node& node) { return m_deque.pop_if_bottom(&node); }
   /// Any thread: takes the oldest task of this worker's deque, or null.
   [[nodiscard]] task_node* steal() { return m_deque.steal(); }
+  [[nodiscard]] std::int64_t size_hint() const noexcept { return m_deque.size_hint(); }
   [[nodiscard]] bool maybe_has_work() const noexcept { return m_deque.maybe_nonempty(); }
   /// Any thread: ends this worker's sleep.
   void unpark() noexcept;
+
+  /// Owner: `child`, a child of the task `parent`, completed on this worker and did not count
+  /// itself off `parent` (see "Deferred completion counts" in worker.cpp). Returns `parent` if
+  /// it must be completed next, else null.
+  [[nodiscard]] task_node* child_completed(task_node& parent) noexcept {
+    if (CORUN_UNLIKELY(m_deferred_parent != &parent)) {
+      return switch_deferred_parent(parent);
+    }
+    ++m_deferred_count;
+    return last_deferred(parent);
+  }
+  /// Owner: the number of completions of children of `parent` deferred on this worker, which
+  /// the caller now takes over (used by `finish_spawned` to fold them into its own RMW).
+  [[nodiscard]] std::int64_t take_deferred(const task_node& parent) noexcept {
+    if (m_deferred_parent != &parent) {
+      return 0;
+    }
+    m_deferred_parent = nullptr;
+    return std::exchange(m_deferred_count, 0);
+  }
+
+  /// Owner: before a symmetric transfer to `next`, counts the deferred completions off their
+  /// parent unless `next` is a child of it (rule a of worker.cpp). Returns the parent if it must
+  /// be completed now.
+  [[nodiscard]] task_node* flush_before_running(const task_node& next) noexcept {
+    if (m_deferred_parent == nullptr || next.m_parent == m_deferred_parent) {
+      return nullptr;
+    }
+    return take_deferred_completion();
+  }
+  [[nodiscard]] task_node* take_deferred_completion() noexcept;
 
   [[nodiscard]] runtime_core& core() const noexcept { return m_core; }
   [[nodiscard]] std::size_t index() const noexcept { return m_index; }
@@ -59,6 +93,17 @@ class worker {
 
  private:
   void run();
+  [[nodiscard]] task_node* switch_deferred_parent(task_node& parent) noexcept;
+  [[nodiscard]] task_node* last_deferred(const task_node& parent) noexcept {
+    // Relaxed: only a hint. The bias keeps the count far above ours while the body runs; once
+    // it has finished, a count this low means ours may be the last decrements (rule c). The
+    // count only goes down, so a stale value is too high, never too low: at worst we defer the
+    // last decrement, and the next rule a or b flush completes the parent.
+    if (CORUN_LIKELY(parent.m_pending.load(std::memory_order_relaxed) > m_deferred_count)) {
+      return nullptr;
+    }
+    return take_deferred_completion();
+  }
   [[nodiscard]] task_node* next_task();
   [[nodiscard]] task_node* pop_yielded() noexcept;
   [[nodiscard]] task_node* search();
@@ -67,6 +112,10 @@ class worker {
   void park();
   void wait_for_unpark() noexcept;
   void execute(task_node& node) noexcept;
+  void run_from(std::coroutine_handle<> h) noexcept;
+  /// Counts the deferred completions off their parent; completes the parent if they were its
+  /// last.
+  void flush_deferred() noexcept;
 
   runtime_core& m_core;
   const std::size_t m_index;
@@ -76,6 +125,9 @@ class worker {
   /// Yielded tasks, FIFO (owner only).
   std::vector<task_node*> m_yielded;
   std::size_t m_yielded_head = 0;
+  /// Completions of children of `m_deferred_parent` not yet counted off its `m_pending`.
+  task_node* m_deferred_parent = nullptr;
+  std::int64_t m_deferred_count = 0;
   std::uint32_t m_tick = 0;
   std::uint64_t m_rng;
   bool m_searching = false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "corun/cancelled.hpp"        // IWYU pragma: export
+#include "corun/catch_each.hpp"       // IWYU pragma: export
 #include "corun/exception_group.hpp"  // IWYU pragma: export
 #include "corun/join_handle.hpp"      // IWYU pragma: export
 #include "corun/runtime.hpp"          // IWYU pragma: export

@@ -2,6 +2,7 @@
 /// Umbrella header: everything public in corun.
 #pragma once
 
+#include "corun/cancel.hpp"           // IWYU pragma: export
 #include "corun/cancelled.hpp"        // IWYU pragma: export
 #include "corun/catch_each.hpp"       // IWYU pragma: export
 #include "corun/exception_group.hpp"  // IWYU pragma: export

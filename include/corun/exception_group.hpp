@@ -91,7 +91,9 @@ class exception_group : public std::exception {
   /// came from, sharing the member exceptions (not copies). Each leaf is rethrown to test it.
   template <class E>
   [[nodiscard]] split_result split() const {
-    if constexpr (std::derived_from<E, exception_group>) {
+    if constexpr (std::is_same_v<E, exception_group>) {
+      return {*this, std::nullopt};
+    } else if constexpr (std::derived_from<E, exception_group>) {
       if (dynamic_cast<const E*>(this) != nullptr) {
         return {*this, std::nullopt};
       }

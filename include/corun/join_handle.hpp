@@ -159,15 +159,18 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
       // Nothing may follow this call: once registered we may be resumed on another worker at
       // any moment, and clang keeps this function's arguments in the coroutine frame.
       return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting,
-                                  m_registered);
+                                  m_wake);
     }
     T await_resume() {
       promise_type& p = *m_handle.m_promise;
       detail::task_node* self = detail::tl_thread.current;
+      if (m_wake.m_shard != nullptr) {
+        detail::join_resumed(p, m_wake);
+      }
       if (!p.done()) {
         detail::throw_cancelled(*self);
       }
-      if (m_registered) {
+      if (m_wake.registered) {
         detail::joined_while_waiting(p, *self);
       }
       return m_handle.consume(p);
@@ -175,7 +178,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
 
    private:
     join_handle& m_handle;
-    bool m_registered = false;
+    detail::join_wake m_wake;
   };
 
   /// Waits for the task: `T v = co_await h;`. The result can be taken once.

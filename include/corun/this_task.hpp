@@ -2,6 +2,8 @@
 /// `corun::this_task`: what a task can ask about itself.
 #pragma once
 
+#include "corun/cancel.hpp"
+
 #include "corun/detail/task_node.hpp"
 
 #include <coroutine>
@@ -18,8 +20,10 @@ namespace detail {
 class yield_awaiter {
  public:
   [[nodiscard]] bool await_ready() const {
-    // Already cancelled: no need to queue behind others before throwing.
-    return corun::detail::cancel_requested(detail::current("this_task::yield"));
+    // Suspends even when already cancelled: a task that catches `cancelled` in a loop of yields
+    // still lets the others run, among them a joiner woken by the cancel.
+    static_cast<void>(detail::current("this_task::yield"));
+    return false;
   }
   void await_suspend(std::coroutine_handle<> self) const { corun::detail::yield_current(self); }
   void await_resume() const {
@@ -46,10 +50,17 @@ struct checkpoint_awaiter {
 inline checkpoint_awaiter checkpoint() {
   corun::detail::task_node& self = detail::current("this_task::checkpoint");
   if (corun::detail::cancel_requested(self)) {
+    // A joiner running us inline on its stack gets its cancel wake-up now, so that it need not
+    // wait for us if we choose to go on.
+    corun::detail::leave_stack(self);
     corun::detail::throw_cancelled(self);
   }
   return {};
 }
+
+/// The current task's cancel token: cancelled when the task (or an unshielded ancestor) is.
+/// Keeps the task's node alive, not the task; a token kept past the task's end stays as it was.
+[[nodiscard]] cancel_token token();
 
 /// The current task's id (stable, unique within the process).
 [[nodiscard]] std::uint64_t id();

@@ -1,7 +1,8 @@
 // Cancel requests and their delivery.
 //
-//  1. `request_cancel` publishes one immutable request per scope (release CAS; the first message
-//     wins), then bumps `g_cancel_epoch` (release).
+//  1. `request_cancel` publishes one immutable request per scope (seq_cst CAS; the first message
+//     wins), bumps `g_cancel_epoch` (release), then fires the registered cancel callbacks of the
+//     scope's subtree (cancel_registry.cpp), which wake suspended waiters.
 //  2. A task's check reads the epoch relaxed; only if it moved since the task last looked does it
 //     re-read it with acquire (so every request published before the bump is visible) and walk
 //     its scope chain up to the first shield, or to the first ancestor task that already found
@@ -10,6 +11,7 @@
 //     its children, and only the running task walks its own chain.
 #include "corun/cancelled.hpp"
 
+#include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/task_node.hpp"
 
 #include <exception>
@@ -27,14 +29,16 @@ bool scope_node::request_cancel(std::string message) {
   }
   auto* request = new cancel_request{std::move(message)};
   const cancel_request* expected = nullptr;
-  // Release: the message is visible to whoever loads the pointer with acquire.
-  if (!m_cancel.compare_exchange_strong(expected, request, std::memory_order_release,
+  // seq_cst: release makes the message visible to whoever loads the pointer with acquire; the
+  // total order is step 2 of cancel_registry.cpp (no registration is missed).
+  if (!m_cancel.compare_exchange_strong(expected, request, std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
     delete request;
     return false;
   }
   // Release: a task that reads this epoch with acquire sees the request above.
   g_cancel_epoch.value.fetch_add(1, std::memory_order_release);
+  fire_cancel_registrations();
   return true;
 }
 
@@ -70,9 +74,11 @@ void scope_node::request_cancel_nothrow(const char* message) noexcept {
     // No memory for the message: publish the static request (never deleted, see ~scope_node).
   }
   const cancel_request* expected = nullptr;
-  if (m_cancel.compare_exchange_strong(expected, &out_of_memory_request, std::memory_order_release,
+  // seq_cst: as in request_cancel.
+  if (m_cancel.compare_exchange_strong(expected, &out_of_memory_request, std::memory_order_seq_cst,
                                        std::memory_order_relaxed)) {
     g_cancel_epoch.value.fetch_add(1, std::memory_order_release);
+    fire_cancel_registrations();
   }
 }
 

@@ -167,13 +167,45 @@ void runtime_core::schedule(task_node& node) {
   }
 }
 
+void runtime_core::schedule_nothrow(task_node& node) noexcept {
+  if (worker* w = local_worker()) {
+    w->push(node);
+    return;
+  }
+  task_node* head = m_woken.load(std::memory_order_relaxed);
+  do {
+    node.m_next = head;
+    // Release: the task's state (its resume point) is visible to the worker that takes it.
+  } while (!m_woken.compare_exchange_weak(head, &node, std::memory_order_release,
+                                          std::memory_order_relaxed));
+  if (const std::size_t sleeper = m_idle.worker_to_wake_after_inject(); sleeper != idle::nobody) {
+    wake(sleeper);
+  }
+}
+
+task_node* runtime_core::take_woken() noexcept {
+  // Acquire: pairs with the release CAS of schedule_nothrow.
+  task_node* list = m_woken.exchange(nullptr, std::memory_order_acquire);
+  if (list == nullptr) {
+    return nullptr;
+  }
+  worker& self = *static_cast<worker*>(tl_thread.worker);
+  for (task_node* rest = list->m_next; rest != nullptr;) {
+    task_node* next = rest->m_next;
+    self.push(*rest);
+    rest = next;
+  }
+  return list;
+}
+
 bool runtime_core::any_visible_work() const noexcept {
   for (const auto& w : m_workers) {
     if (w->maybe_has_work()) {
       return true;
     }
   }
-  return m_inject.size_approx() != 0;
+  // seq_cst: as the deque checks, against a concurrent schedule_nothrow (idle.hpp step 4).
+  return m_inject.size_approx() != 0 || m_woken.load(std::memory_order_seq_cst) != nullptr;
 }
 
 runtime_stats runtime_core::stats() const {
@@ -244,6 +276,12 @@ corun::detail::task_node& detail::current(const char* what) {
 }
 
 std::uint64_t id() { return detail::current("this_task::id").id(); }
+
+cancel_token token() {
+  corun::detail::task_node& self = detail::current("this_task::token");
+  self.add_ref();  // the running body holds a reference, so adding one is safe
+  return cancel_token(&self);
+}
 
 std::string name() { return detail::current("this_task::name").name(); }
 

@@ -28,6 +28,10 @@ class runtime_core {
 
   /// Makes `node` runnable (at `node.m_resume`) from any thread.
   void schedule(task_node& node);
+  /// The same without allocating, for wake-ups that must not fail (cancel callbacks): from a
+  /// foreign thread the task goes on an intrusive list that workers drain with the injection
+  /// queue.
+  void schedule_nothrow(task_node& node) noexcept;
   /// The worker of this runtime running on the calling thread, or null.
   [[nodiscard]] worker* local_worker() const noexcept {
     auto* w = static_cast<worker*>(tl_thread.worker);
@@ -44,7 +48,11 @@ class runtime_core {
   [[nodiscard]] task_node* pop_injected() {
     task_node* node = nullptr;
     if (!m_inject.try_dequeue(node)) {
-      return nullptr;
+      // Relaxed peek: the exchange below acquires what it takes.
+      if (CORUN_LIKELY(m_woken.load(std::memory_order_relaxed) == nullptr)) {
+        return nullptr;
+      }
+      return take_woken();
     }
     tsan_acquire(node);  // pairs with the release in schedule()
     return node;
@@ -64,12 +72,18 @@ class runtime_core {
  private:
   friend class worker;
 
+  /// Worker only: takes the whole `m_woken` list, keeps its first task and pushes the others.
+  [[nodiscard]] task_node* take_woken() noexcept;
+
   runtime_options m_options;
   root_scope* m_root;
   idle m_idle;
   moodycamel::ConcurrentQueue<task_node*> m_inject;
   std::atomic<std::uint64_t> m_injected{0};
   std::atomic<bool> m_stopping{false};
+  /// Tasks made runnable by `schedule_nothrow` from foreign threads (a Treiber stack through
+  /// `task_node::m_next`, taken whole, so there is no ABA).
+  std::atomic<task_node*> m_woken{nullptr};
   std::vector<std::unique_ptr<worker>> m_workers;
 };
 

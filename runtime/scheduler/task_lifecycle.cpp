@@ -185,11 +185,13 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
       }
     }
     worker_counters::bump(self.counters.completed);
-    // Step 3. Two references and WAITING: the body's and the one of a joiner that is suspended
-    // (or blocked) until we publish DONE, so nobody else can change the word: a plain store.
+    // Step 3. Two references, WAITING and INLINE: the body's and the one of a joiner that runs
+    // us on its own stack and registered no cancel wake-up, so nobody else can change the word
+    // until we publish DONE: a plain store.
     // Otherwise acq_rel: release publishes the outcome and result to joiners and handle holders;
     // acquire makes a joiner's registration (m_waiter) visible.
-    constexpr std::uint32_t exclusive = 2 * task_node::one_ref | task_node::waiting_bit;
+    constexpr std::uint32_t exclusive =
+        2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
     std::uint32_t prev = node->m_state.load(std::memory_order_acquire);
     if (prev == exclusive) {
       node->m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
@@ -208,7 +210,7 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
         wake_blocked_thread(waiter.wake_word);
       }
     }
-    if ((prev & ~task_node::waiting_bit) == task_node::one_ref) {
+    if ((prev & ~task_node::flag_bits) == task_node::one_ref) {
       dispose(*node);
     }
     // Step 4 (skipped when the parent is the joiner: see joined_while_waiting). A task parent
@@ -265,6 +267,7 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
     // own body spawns its children; spawns into it from elsewhere go through group scopes.)
     return complete(&node);
   }
+  leave_stack(node);  // our joiner may wait long for our children now
   // Completions of our children deferred on this worker are folded in (worker.cpp, rule e).
   const std::int64_t delta =
       node.m_spawned - task_node::pending_bias - current_worker().take_deferred(node);
@@ -277,7 +280,7 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
 }
 
 std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h,
-                                     bool& registered) noexcept {
+                                     join_wake& wake) noexcept {
   worker& self = current_worker();
   // Exactly two references and no flags: only the body and our handle exist. If the task is also
   // at the bottom of our deque, nobody else can run it: run it now, inline (as a oneTBB wait runs
@@ -286,36 +289,141 @@ std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::co
   // (`m_spawned == 0`, the common case: a task that never ran) nobody can touch the word while we
   // hold the task, so a plain store publishes WAITING; otherwise an RMW, so a concurrent add_ref
   // is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
-  // load sees every earlier reference: the task was pushed on our deque by this thread.
+  // load sees every earlier reference: the task was pushed on our deque by this thread. No cancel
+  // wake-up is registered while the task runs on our stack (INLINE, see leave_stack).
   if (node.m_state.load(std::memory_order_relaxed) == 2 * task_node::one_ref &&
       self.pop_if_bottom(node)) {
-    registered = true;
-    node.m_waiter = join_waiter{waiter, h, nullptr};
+    wake.registered = true;
+    node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
+    constexpr std::uint32_t inline_flags = task_node::waiting_bit | task_node::inline_bit;
     if (node.m_spawned == 0) {
-      node.m_state.store(2 * task_node::one_ref | task_node::waiting_bit,
-                         std::memory_order_relaxed);
+      node.m_state.store(2 * task_node::one_ref | inline_flags, std::memory_order_relaxed);
     } else {
       // Relaxed: the task is not running and cannot be DONE; its completion reads m_waiter on
       // this thread or after a queue hand-off, which orders it.
-      node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_relaxed);
+      node.m_state.fetch_or(inline_flags, std::memory_order_relaxed);
     }
     return transfer_to(&node, node.m_resume);
   }
-  registered = true;
-  node.m_waiter = join_waiter{waiter, h, nullptr};
-  // acq_rel: release publishes m_waiter to the completer; acquire makes the result visible if
-  // the task completed meanwhile (then we continue at once, unregistered).
-  if ((node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
-       task_node::done_bit) != 0) {
-    registered = false;
-    return h;
+  leave_stack(*waiter);
+  wake.registered = true;
+  node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
+  // A cancel request must wake us (cancel_registry.cpp), even when `node` is our own child that
+  // will be cancelled with us: it may ignore the request for a while, and we should not have to
+  // wait for it to see our own cancellation (asyncio's `await task` behaves the same).
+  wake.scope = waiter;
+  wake.joinee = &node;
+  wake.joiner = waiter;
+  wake.handle = h;
+  if (!register_cancel(wake)) {
+    wake.registered = false;
+    return h;  // already cancelled: await_resume throws `cancelled` unless `node` is done
   }
-  return std::noop_coroutine();
+  constexpr std::uint32_t flags = task_node::waiting_bit | task_node::cancellable_bit;
+  // Relaxed: the CAS below re-reads it.
+  std::uint32_t state = node.m_state.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((state & (task_node::done_bit | task_node::cancel_seen_bit)) != 0) {
+      // Completed meanwhile (continue with the result) or our cancel callback fired before we
+      // were waiting (continue and see `cancelled`); await_resume removes the registration.
+      wake.registered = false;
+      return h;
+    }
+    // acq_rel: release publishes m_waiter to the completer (and to the cancel callback);
+    // acquire (also on failure) makes the result visible if the task completed meanwhile.
+    if (node.m_state.compare_exchange_weak(state, state | flags, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+      return std::noop_coroutine();
+    }
+  }
+}
+
+void leave_stack(task_node& self) noexcept {
+  // Relaxed: INLINE was set on this thread (or before a queue hand-off) by our joiner.
+  if (CORUN_LIKELY((self.m_state.load(std::memory_order_relaxed) & task_node::inline_bit) == 0)) {
+    return;
+  }
+  // Up the chain: every task here waits (INLINE) for the one below it, so none can run or
+  // complete until a wake-up is registered for it; link the wake-ups top to bottom.
+  join_wake* top = nullptr;
+  for (task_node* node = &self;
+       (node->m_state.load(std::memory_order_relaxed) & task_node::inline_bit) != 0;) {
+    join_wake& wake = *node->m_waiter.wake;
+    wake.scope = node->m_waiter.node;
+    wake.joinee = node;
+    wake.joiner = node->m_waiter.node;
+    wake.handle = node->m_waiter.handle;
+    wake.below = top;
+    top = &wake;
+    node = wake.joiner;
+  }
+  // Down the chain: once a joiner's wake-up is registered it may be woken and run, so nothing
+  // above a registered level is touched again.
+  while (top != nullptr) {
+    join_wake& wake = *top;
+    top = wake.below;
+    task_node& joinee = *wake.joinee;
+    if (register_cancel(wake)) {
+      // Relaxed: only the flags change (INLINE known set, CANCELLABLE known clear); the joinee
+      // cannot complete before it leaves this stack, so nobody stores to the word meanwhile.
+      joinee.m_state.fetch_add(task_node::cancellable_bit - task_node::inline_bit,
+                               std::memory_order_relaxed);
+      continue;
+    }
+    // The joiner is cancelled already: wake it now, as its callback would have.
+    // Relaxed: as above; the queue hand-off below publishes what the joiner reads.
+    joinee.m_state.fetch_and(~(task_node::waiting_bit | task_node::inline_bit),
+                             std::memory_order_relaxed);
+    wake.registered = false;
+    task_node& joiner = *wake.joiner;
+    joiner.m_resume = wake.handle;
+    current_worker().push(joiner);
+  }
+}
+
+void join_wake::fire(cancel_registration& r) noexcept {
+  auto& self = static_cast<join_wake&>(r);
+  task_node& node = *self.joinee;  // alive: the joiner's handle holds a reference until it
+                                   // deregisters, which waits for us (we run under its lock)
+  std::uint32_t state = node.m_state.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((state & task_node::done_bit) != 0) {
+      return;  // completion beats cancellation: the completer resumes the joiner
+    }
+    if ((state & task_node::waiting_bit) != 0) {
+      // acq_rel: acquire the joiner's registration; release our claim to the completer, which
+      // then finds WAITING clear and leaves the joiner to us.
+      if (node.m_state.compare_exchange_weak(
+              state, state & ~(task_node::waiting_bit | task_node::cancellable_bit),
+              std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        self.registered = false;
+        task_node& joiner = *self.joiner;
+        joiner.m_resume = self.handle;
+        joiner.m_rt->schedule_nothrow(joiner);
+        return;
+      }
+      continue;
+    }
+    // The joiner has not published WAITING yet: tell it not to suspend. Relaxed: its CAS reads
+    // this word; the request itself was published (seq_cst) before we were fired.
+    if (node.m_state.compare_exchange_weak(state, state | task_node::cancel_seen_bit,
+                                           std::memory_order_relaxed, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+void join_resumed(task_node& node, join_wake& wake) noexcept {
+  deregister_cancel(wake);
+  // Relaxed: only our own callback sets the bit, and it has finished (deregistration above).
+  if ((node.m_state.load(std::memory_order_relaxed) & task_node::cancel_seen_bit) != 0) {
+    node.m_state.fetch_and(~task_node::cancel_seen_bit, std::memory_order_relaxed);
+  }
 }
 
 void join_blocking(task_node& node) {
   std::atomic<std::uint32_t> word{0};
-  node.m_waiter = join_waiter{nullptr, {}, &word};
+  node.m_waiter = join_waiter{nullptr, {}, &word, nullptr};
   // acq_rel: as in join_suspend.
   if ((node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
        task_node::done_bit) != 0) {
@@ -331,19 +439,21 @@ void release_ref(task_node& node) noexcept {
   constexpr std::uint32_t last_and_done = task_node::one_ref | task_node::done_bit;
   // Acquire: if ours is the only reference left and the task is done, nobody else can touch it
   // (a new reference needs an existing one): skip the RMW. Pairs with the completer's release.
-  if ((node.m_state.load(std::memory_order_acquire) & ~task_node::waiting_bit) == last_and_done) {
+  if ((node.m_state.load(std::memory_order_acquire) & ~(task_node::flag_bits & ~task_node::done_bit)) ==
+      last_and_done) {
     dispose(node);
     return;
   }
   // acq_rel: our uses of the task happen before its disposal; if we are last we see everything.
   const std::uint32_t prev = node.m_state.fetch_sub(task_node::one_ref, std::memory_order_acq_rel);
-  if ((prev & ~task_node::waiting_bit) == last_and_done) {
+  if ((prev & ~(task_node::flag_bits & ~task_node::done_bit)) == last_and_done) {
     dispose(node);
   }
 }
 
 void yield_current(std::coroutine_handle<> h) {
   task_node& self = *tl_thread.current;
+  leave_stack(self);
   self.m_resume = h;
   current_worker().push_yielded(self);
 }

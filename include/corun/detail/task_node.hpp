@@ -32,6 +32,7 @@
 /// before its children.
 #pragma once
 
+#include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/config.hpp"
 
 #include <atomic>
@@ -51,7 +52,7 @@ struct cancel_request {
   std::string message;
 };
 
-enum class scope_kind : std::uint8_t { task, group, root };
+enum class scope_kind : std::uint8_t { task, group, root, source };
 
 /// Somebody to resume: a task (and the coroutine in it to resume) or nobody.
 struct resumption {
@@ -119,11 +120,15 @@ class scope_node {
 
 enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 
+struct join_wake;
+
 /// Who waits for a task to complete: a suspended task, or a thread blocked in `get()`.
 struct join_waiter {
   task_node* node = nullptr;  // null for a blocked thread
   std::coroutine_handle<> handle;
   std::atomic<std::uint32_t>* wake_word = nullptr;
+  /// The joiner's cancel wake-up (in its awaiter), registered late for an INLINE join.
+  join_wake* wake = nullptr;
 };
 
 /// Cold, lazily allocated per-task data: the name and failures adopted from children.
@@ -134,13 +139,25 @@ struct task_extras;
 class task_node : public scope_node {
  public:
   // `m_state` layout, documented bit by bit:
-  //   bit 0      DONE     the task and all its children completed; outcome and result are final
-  //   bit 1      WAITING  a joiner is registered in `m_waiter`
-  //   bits 2..31 REFS     one for the running body, one per handle (join_handle and every
-  //                       task_handle copy), one per child holding a deferred failure report
+  //   bit 0      DONE         the task and all its children completed; outcome and result final
+  //   bit 1      WAITING      a joiner is registered in `m_waiter`
+  //   bit 2      CANCELLABLE  that joiner may also be woken by a cancel callback, which claims it
+  //                           by clearing WAITING (so the completer must use an RMW)
+  //   bit 3      CANCEL_SEEN  a cancel callback fired before the joiner finished registering:
+  //                           the joiner must not suspend (it clears the bit when it resumes)
+  //   bit 4      INLINE       the joiner runs this task inline on its own stack and registered
+  //                           no cancel wake-up; if the task suspends, it registers one for the
+  //                           joiner first (`leave_stack`)
+  //   bits 5..31 REFS         one for the running body, one per handle (join_handle and every
+  //                           task_handle copy), one per child holding a deferred failure
+  //                           report, one per cancel_token
   static constexpr std::uint32_t done_bit = 1;
   static constexpr std::uint32_t waiting_bit = 2;
-  static constexpr std::uint32_t one_ref = 4;
+  static constexpr std::uint32_t cancellable_bit = 4;
+  static constexpr std::uint32_t cancel_seen_bit = 8;
+  static constexpr std::uint32_t inline_bit = 16;
+  static constexpr std::uint32_t flag_bits = 31;
+  static constexpr std::uint32_t one_ref = 32;
   /// `m_pending` starts here so that children completing before the body ends never bring it to
   /// zero; the body then adds `spawned - pending_bias`.
   static constexpr std::int64_t pending_bias = std::int64_t{1} << 48;
@@ -284,15 +301,38 @@ void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& par
 void name_task(task_node& child, std::string name);
 /// The completion protocol, run from the final suspend point of a spawned task.
 [[nodiscard]] std::coroutine_handle<> finish_spawned(task_node& node) noexcept;
+/// The cancel wake-up of a join that suspended: fired when the joiner is cancelled, it claims the
+/// joiner from the joined task's state word (clearing WAITING) unless the task completed first,
+/// and schedules it; the joiner then sees `cancelled`. Lives in the join awaiter.
+struct join_wake : cancel_registration {
+  join_wake() noexcept : cancel_registration(nullptr, &fire, kind::waker) {}
+  task_node* joinee = nullptr;
+  task_node* joiner = nullptr;
+  std::coroutine_handle<> handle;
+  /// The joined task's completion resumed the joiner (then it relied on it, see
+  /// `joined_while_waiting`). Written before the joiner registers, or by whoever wakes it.
+  bool registered = false;
+  /// `leave_stack` only: the wake-up one level down the chain of inline joins.
+  join_wake* below = nullptr;
+  static void fire(cancel_registration& r) noexcept;
+};
+
 /// Registers the calling task (`waiter`, suspended at `h`) as the joiner of `node` and returns
 /// what to run next: `node` itself if it was still waiting at the bottom of this worker's deque
-/// (it runs inline and resumes the joiner when done), `h` if `node` completed meanwhile, else
-/// nothing (back to the worker loop). `registered` tells the joiner, once resumed, whether it
-/// was registered (then `node` relied on it, see `joined_while_waiting`); it is written before
-/// registering, as nothing in the joiner's frame may be touched after.
+/// (it runs inline and resumes the joiner when done), `h` if `node` completed meanwhile or the
+/// joiner is already cancelled, else nothing (back to the worker loop). `wake.registered` is
+/// written before registering, as nothing in the joiner's frame may be touched after. A join
+/// that suspends registers `wake`, so that a cancel request wakes the joiner; an inline join
+/// registers it only if `node` leaves the stack (`leave_stack`).
 [[nodiscard]] std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter,
                                                    std::coroutine_handle<> h,
-                                                   bool& registered) noexcept;
+                                                   join_wake& wake) noexcept;
+/// Called by a task about to suspend (or to wait for its children) off the worker's stack: if
+/// it, and maybe its joiner and so on, were being joined inline, registers the joiners' cancel
+/// wake-ups now, from the top of the chain down.
+void leave_stack(task_node& self) noexcept;
+/// The joiner resumed: removes its cancel wake-up (waiting for a callback in flight).
+void join_resumed(task_node& node, join_wake& wake) noexcept;
 /// The parent was the registered joiner of its child `node` when it completed; the child then
 /// did not count itself off the parent's pending counter, so the parent forgets it here.
 inline void joined_while_waiting(const task_node& node, task_node& self) noexcept {

@@ -145,11 +145,17 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
 
   class awaiter {
    public:
-    explicit awaiter(join_handle& handle) noexcept : m_handle(handle) {}
+    explicit awaiter(join_handle& handle, bool wake_on_cancel = true) noexcept
+        : m_handle(handle) {
+      m_wake.wake_on_cancel = wake_on_cancel;
+    }
     [[nodiscard]] bool await_ready() const {
       promise_type& p = m_handle.checked_for_join();
       if (p.done()) {
         return true;
+      }
+      if (!m_wake.wake_on_cancel) {
+        return false;
       }
       detail::task_node* self = detail::tl_thread.current;
       // Already cancelled: do not wait; await_resume throws `cancelled`.
@@ -183,6 +189,8 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
 
   /// Waits for the task: `T v = co_await h;`. The result can be taken once.
   awaiter operator co_await() & noexcept { return awaiter{*this}; }
+  /// Waits for the task without being woken by the awaiting task's cancellation (`shield`).
+  [[nodiscard]] awaiter wait_uncancellable() & noexcept { return awaiter{*this, false}; }
   awaiter operator co_await() && noexcept { return awaiter{*this}; }
 
   /// Blocks the calling thread until the task completes, then returns its value or rethrows.

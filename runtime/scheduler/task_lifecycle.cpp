@@ -311,15 +311,18 @@ std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::co
   // A cancel request must wake us (cancel_registry.cpp), even when `node` is our own child that
   // will be cancelled with us: it may ignore the request for a while, and we should not have to
   // wait for it to see our own cancellation (asyncio's `await task` behaves the same).
-  wake.scope = waiter;
-  wake.joinee = &node;
-  wake.joiner = waiter;
-  wake.handle = h;
-  if (!register_cancel(wake)) {
-    wake.registered = false;
-    return h;  // already cancelled: await_resume throws `cancelled` unless `node` is done
+  std::uint32_t flags = task_node::waiting_bit;
+  if (wake.wake_on_cancel) {
+    wake.scope = waiter;
+    wake.joinee = &node;
+    wake.joiner = waiter;
+    wake.handle = h;
+    if (!register_cancel(wake)) {
+      wake.registered = false;
+      return h;  // already cancelled: await_resume throws `cancelled` unless `node` is done
+    }
+    flags |= task_node::cancellable_bit;
   }
-  constexpr std::uint32_t flags = task_node::waiting_bit | task_node::cancellable_bit;
   // Relaxed: the CAS below re-reads it.
   std::uint32_t state = node.m_state.load(std::memory_order_relaxed);
   for (;;) {
@@ -363,6 +366,12 @@ void leave_stack(task_node& self) noexcept {
     join_wake& wake = *top;
     top = wake.below;
     task_node& joinee = *wake.joinee;
+    if (!wake.wake_on_cancel) {
+      // A shielded join: no wake-up, but no plain-store completion either from now on.
+      // Relaxed: as below.
+      joinee.m_state.fetch_and(~task_node::inline_bit, std::memory_order_relaxed);
+      continue;
+    }
     if (register_cancel(wake)) {
       // Relaxed: only the flags change (INLINE known set, CANCELLABLE known clear); the joinee
       // cannot complete before it leaves this stack, so nobody stores to the word meanwhile.

@@ -314,6 +314,8 @@ struct join_wake : cancel_registration {
   bool registered = false;
   /// `leave_stack` only: the wake-up one level down the chain of inline joins.
   join_wake* below = nullptr;
+  /// False for a join that must not be interrupted by the joiner's cancellation (`shield`).
+  bool wake_on_cancel = true;
   static void fire(cancel_registration& r) noexcept;
 };
 

@@ -1,0 +1,209 @@
+/// \file
+/// `shield` and `cancel_and_await`.
+#include "support.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+using corun::task;
+using namespace corun_test;
+
+namespace {
+
+/// Yields (ignoring cancellation) until `flag` is set, then returns `value`.
+task<int> stubborn_until(const std::atomic<bool>& flag, int value) {
+  while (!flag.load(std::memory_order_acquire)) {
+    try {
+      co_await corun::this_task::yield();
+    } catch (const corun::cancelled&) {
+      // ignored on purpose
+    }
+  }
+  co_return value;
+}
+
+/// Yields until `flag` is set; any cancellation that reaches it ends it.
+task<int> cancellable_until(const std::atomic<bool>& flag, int value) {
+  co_await yield_until(flag);
+  co_return value;
+}
+
+}  // namespace
+
+TEST_SUITE("cancel_shield") {
+  TEST_CASE("shield: the shielded task finishes although its awaiter is cancelled") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      std::atomic<bool> inside{false};
+      std::atomic<bool> release{false};
+      std::atomic<int> got{0};
+      auto outer = rt.spawn(
+          [](std::atomic<bool>& in, std::atomic<bool>& rel, std::atomic<int>& g) -> task<void> {
+            in.store(true);
+            // Would end with `cancelled` at its first yield if the cancel reached it.
+            const int v = co_await corun::shield(cancellable_until(rel, 42));
+            g.store(v);
+            co_await corun::this_task::yield();  // the outer task's cancel lands here
+            g.store(-1);
+          },
+          std::ref(inside), std::ref(release), std::ref(got));
+      wait_for_flag(inside);
+      outer.cancel("outer");
+      release.store(true);
+      CHECK_THROWS_AS(outer.get(), corun::task_cancelled);
+      CHECK(got.load() == 42);
+    }
+  }
+
+  TEST_CASE("shield: children of the shielded task are not cancelled from outside") {
+    corun::runtime rt(with_workers(2));
+    std::atomic<bool> inside{false};
+    std::atomic<bool> release{false};
+    auto outer = rt.spawn(
+        [](std::atomic<bool>& in, std::atomic<bool>& rel) -> task<int> {
+          co_return co_await corun::shield([](std::atomic<bool>& in2,
+                                              std::atomic<bool>& rel2) -> task<int> {
+            auto child = corun::spawn(cancellable_until(rel2, 5));
+            in2.store(true);
+            co_return co_await child + 1;
+          }(in, rel));
+        },
+        std::ref(inside), std::ref(release));
+    wait_for_flag(inside);
+    outer.cancel();
+    release.store(true);
+    // Completion beats cancellation: the value was delivered, and no suspension point follows.
+    CHECK(outer.get() == 6);
+  }
+
+  TEST_CASE("shield: cancellation from inside the shielded task still works") {
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn([]() -> task<bool> {
+      co_return co_await corun::shield([]() -> task<bool> {
+        std::atomic<bool> never{false};
+        auto child = corun::spawn(cancellable_until(never, 1));
+        child.cancel("from inside");
+        try {
+          static_cast<void>(co_await child);
+        } catch (const corun::task_cancelled&) {
+          co_return true;
+        }
+        co_return false;
+      }());
+    });
+    CHECK(h.get());
+  }
+
+  TEST_CASE("shield: a failure of the shielded task is rethrown") {
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn([]() -> task<int> { co_return co_await corun::shield(fail_after(3, 17)); });
+    try {
+      static_cast<void>(h.get());
+      FAIL("no exception");
+    } catch (const test_error& e) {
+      CHECK(e.id() == 17);
+    }
+  }
+
+  TEST_CASE("shield: of an empty task is a logic_error") {
+    corun::runtime rt(with_workers(1));
+    auto h = rt.spawn([]() -> task<int> { co_return co_await corun::shield(task<int>{}); });
+    CHECK_THROWS_AS(h.get(), std::logic_error);
+  }
+
+  TEST_CASE("cancel_and_await: cancels a running task and waits for it") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      std::atomic<int> cleaned{0};
+      auto h = rt.spawn(
+          [](std::atomic<int>& c) -> task<bool> {
+            auto victim = corun::spawn(
+                [](std::atomic<int>& c2) -> task<void> {
+                  try {
+                    co_await yield_forever();
+                  } catch (const corun::cancelled&) {
+                    c2.fetch_add(1);
+                    throw;
+                  }
+                },
+                std::ref(c));
+            co_await corun::this_task::yield();
+            co_await corun::cancel_and_await(victim);
+            co_return victim.done() && victim.cancelled();
+          },
+          std::ref(cleaned));
+      CHECK(h.get());
+      CHECK(cleaned.load() == 1);
+    }
+  }
+
+  TEST_CASE("cancel_and_await: returns at once for a task that is done") {
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn([]() -> task<int> {
+      auto done = corun::spawn(value_of(3));
+      while (!done.done()) {
+        co_await corun::this_task::yield();
+      }
+      co_await corun::cancel_and_await(done);
+      co_return done.take_completed();  // not consumed: still there
+    });
+    CHECK(h.get() == 3);
+  }
+
+  TEST_CASE("cancel_and_await: another failure of the task propagates") {
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn([]() -> task<void> {
+      auto victim = corun::spawn([]() -> task<void> {
+        try {
+          co_await yield_forever();
+        } catch (const corun::cancelled&) {
+          throw test_error(9);  // fails while being cancelled
+        }
+      });
+      co_await corun::this_task::yield();
+      co_await corun::cancel_and_await(victim);
+    });
+    try {
+      h.get();
+      FAIL("no exception");
+    } catch (const test_error& e) {
+      CHECK(e.id() == 9);
+    }
+  }
+
+  TEST_CASE("cancel_and_await: the caller's own cancellation propagates") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      std::atomic<bool> waiting{false};
+      std::atomic<bool> release{false};
+      std::atomic<bool> own_cancel_seen{false};
+      auto caller = rt.spawn(
+          [](std::atomic<bool>& w, std::atomic<bool>& rel,
+             std::atomic<bool>& seen) -> task<void> {
+            auto victim = corun::spawn(stubborn_until(rel, 1));  // ignores the cancel
+            w.store(true);
+            try {
+              co_await corun::cancel_and_await(victim);
+            } catch (const corun::cancelled&) {
+              seen.store(true);
+              throw;
+            }
+          },
+          std::ref(waiting), std::ref(release), std::ref(own_cancel_seen));
+      wait_for_flag(waiting);
+      caller.cancel("caller");
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      while (!own_cancel_seen.load() && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
+      release.store(true);
+      CHECK(own_cancel_seen.load());
+      CHECK_THROWS_AS(caller.get(), corun::task_cancelled);
+    }
+  }
+}

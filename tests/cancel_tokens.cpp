@@ -316,3 +316,117 @@ TEST_SUITE("cancel_tokens") {
     }
   }
 }
+
+TEST_SUITE("cancel_provenance") {
+  TEST_CASE("provenance: a user cancel carries its message and says it was the task's own") {
+    corun::runtime rt(with_workers(2));
+    std::atomic<bool> ready{false};
+    auto h = rt.spawn(
+        [](std::atomic<bool>& r) -> task<std::string> {
+          CHECK_FALSE(corun::this_task::cancellation().has_value());
+          r.store(true);
+          try {
+            co_await yield_forever();
+          } catch (const corun::cancelled& c) {
+            CHECK(c.origin() == corun::cancel_origin::user);
+            CHECK(c.requested_on().empty());
+            REQUIRE(corun::this_task::cancellation().has_value());
+            CHECK(corun::this_task::cancellation()->message() == "maintenance");
+            co_return c.describe();
+          }
+          co_return std::string();
+        },
+        std::ref(ready));
+    wait_for_flag(ready);
+    h.cancel("maintenance");
+    CHECK(h.get() == "cancelled: maintenance");
+  }
+
+  TEST_CASE("provenance: a child cancelled with its parent names the parent") {
+    corun::runtime rt(with_workers(2));
+    std::atomic<bool> ready{false};
+    std::string seen;
+    auto h = rt.spawn(
+        [](std::atomic<bool>& r, std::string& out) -> task<void> {
+          auto child = corun::spawn(
+              [](std::atomic<bool>& r2, std::string& out2) -> task<void> {
+                r2.store(true);
+                try {
+                  co_await yield_forever();
+                } catch (const corun::cancelled& c) {
+                  out2 = c.describe();
+                  throw;
+                }
+              },
+              std::ref(r), std::ref(out));
+          co_await child;
+        },
+        std::ref(ready), std::ref(seen));
+    wait_for_flag(ready);
+    const std::uint64_t parent_id = h.id();
+    h.cancel("deploy");
+    CHECK_THROWS_AS(h.get(), corun::task_cancelled);
+    CHECK(seen == "cancelled: deploy (requested on task #" + std::to_string(parent_id) + ")");
+  }
+
+  TEST_CASE("provenance: an unobserved child failure says which child failed and why") {
+    corun::runtime rt(with_workers(2));
+    std::string seen;
+    auto h = rt.spawn(
+        [](std::string& out) -> task<void> {
+          static_cast<void>(corun::spawn(fail_after(2, 5), corun::spawn_options{.name = "db-writer"}));
+          try {
+            co_await yield_forever();
+          } catch (const corun::cancelled& c) {
+            CHECK(c.origin() == corun::cancel_origin::child_failed);
+            out = c.describe();
+            throw;
+          }
+        },
+        std::ref(seen));
+    CHECK_THROWS_AS(h.get(), test_error);
+    CHECK(seen.find("cancelled because child task #") == 0);
+    CHECK(seen.find("'db-writer' failed: test_error 5") != std::string::npos);
+  }
+
+  TEST_CASE("provenance: the awaiter of a cancelled task reads the reason in task_cancelled") {
+    corun::runtime rt(with_workers(2));
+    std::atomic<bool> ready{false};
+    auto h = rt.spawn(
+        [](std::atomic<bool>& r) -> task<void> {
+          r.store(true);
+          co_await yield_forever();
+        },
+        std::ref(ready));
+    wait_for_flag(ready);
+    h.cancel("too slow");
+    try {
+      h.get();
+      FAIL("no exception");
+    } catch (const corun::task_cancelled& e) {
+      CHECK(std::string(e.what()).find("was cancelled: cancelled: too slow") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("provenance: runtime shutdown says so") {
+    std::string seen;
+    {
+      corun::runtime rt(with_workers(1));
+      std::atomic<bool> ready{false};
+      auto h = rt.spawn(
+          [](std::atomic<bool>& r, std::string& out) -> task<void> {
+            r.store(true);
+            try {
+              co_await yield_forever();
+            } catch (const corun::cancelled& c) {
+              CHECK(c.origin() == corun::cancel_origin::shutdown);
+              out = c.describe();
+              throw;
+            }
+          },
+          std::ref(ready), std::ref(seen));
+      wait_for_flag(ready);
+    }
+    CHECK(seen == "cancelled: the runtime is shutting down (requested on runtime)");
+  }
+}

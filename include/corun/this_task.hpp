@@ -8,6 +8,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace corun::this_task {
@@ -61,6 +62,10 @@ inline checkpoint_awaiter checkpoint() {
 /// The current task's cancel token: cancelled when the task (or an unshielded ancestor) is.
 /// Keeps the task's node alive, not the task; a token kept past the task's end stays as it was.
 [[nodiscard]] cancel_token token();
+
+/// Why the current task is cancelled (who asked, and why: see `corun::cancelled::describe`), or
+/// nothing if it is not. Does not throw `cancelled` itself.
+[[nodiscard]] std::optional<cancelled> cancellation();
 
 /// The current task's id (stable, unique within the process).
 [[nodiscard]] std::uint64_t id();

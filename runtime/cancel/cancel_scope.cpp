@@ -14,20 +14,24 @@
 #include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/task_node.hpp"
 
+#include "scheduler/task_extras.hpp"
+
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace corun::detail {
 
 cancel_epoch_cell g_cancel_epoch;
 
-const cancel_request scope_node::out_of_memory_request{"cancelled (no memory for the reason)"};
+const cancel_request scope_node::out_of_memory_request{"cancelled (no memory for the reason)",
+                                                       cancel_origin::user, {}};
 
-bool scope_node::request_cancel(std::string message) {
+bool scope_node::request_cancel(std::string message, cancel_origin origin, std::string culprit) {
   if (m_cancel.load(std::memory_order_acquire) != nullptr) {
     return false;
   }
-  auto* request = new cancel_request{std::move(message)};
+  auto* request = new cancel_request{std::move(message), origin, std::move(culprit)};
   const cancel_request* expected = nullptr;
   // seq_cst: release makes the message visible to whoever loads the pointer with acquire; the
   // total order is step 2 of cancel_registry.cpp (no registration is missed).
@@ -66,9 +70,9 @@ const cancel_request* walk(const task_node& node, std::uint64_t epoch) noexcept 
 
 }  // namespace
 
-void scope_node::request_cancel_nothrow(const char* message) noexcept {
+void scope_node::request_cancel_nothrow(const char* message, cancel_origin origin) noexcept {
   try {
-    request_cancel(message);
+    request_cancel(message, origin);
     return;
   } catch (...) {
     // No memory for the message: publish the static request (never deleted, see ~scope_node).
@@ -83,6 +87,38 @@ void scope_node::request_cancel_nothrow(const char* message) noexcept {
 }
 
 const cancel_request* find_cancel(const task_node& node) noexcept { return walk(node, 0); }
+
+namespace {
+
+/// How a cancelled task names the scope the request was made on.
+std::string scope_label(const scope_node& scope) {
+  switch (scope.kind()) {
+    case scope_kind::task:
+      return task_label(static_cast<const task_node&>(scope));
+    case scope_kind::group:
+      return "task_group";
+    case scope_kind::root:
+      return "runtime";
+    case scope_kind::source:
+      return "cancel_source";
+  }
+  return "scope";
+}
+
+}  // namespace
+
+std::optional<cancelled> cancellation_of(const task_node& node) {
+  for (const scope_node* scope = &node; scope != nullptr; scope = scope->m_parent) {
+    if (const cancel_request* request = scope->own_cancel()) {
+      return cancelled(request->message, request->origin, request->culprit,
+                       scope == &node ? std::string() : scope_label(*scope));
+    }
+    if (scope->m_shield) {
+      break;
+    }
+  }
+  return std::nullopt;
+}
 
 bool cancel_requested_slow(task_node& node) noexcept {
   // Acquire: pairs with the release increment in request_cancel (step 2).
@@ -101,8 +137,8 @@ std::uint64_t clean_epoch_of_root(const scope_node& root) noexcept {
 }
 
 void throw_cancelled(const task_node& node) {
-  const cancel_request* request = find_cancel(node);
-  throw cancelled(request != nullptr ? request->message : std::string());
+  std::optional<cancelled> why = cancellation_of(node);
+  throw why.has_value() ? *why : cancelled();
 }
 
 void throw_outcome(task_node& node) {
@@ -111,7 +147,7 @@ void throw_outcome(task_node& node) {
     try {
       std::rethrow_exception(node.error());
     } catch (const cancelled& c) {
-      reason = c.message();
+      reason = c.describe();
     } catch (...) {
       // The outcome is "cancelled" only when the body let `cancelled` escape.
     }
@@ -121,3 +157,39 @@ void throw_outcome(task_node& node) {
 }
 
 }  // namespace corun::detail
+
+namespace corun {
+
+std::string cancelled::describe() const {
+  const state& s = *m_state;
+  std::string text;
+  switch (s.origin) {
+    case cancel_origin::child_failed:
+      text = "cancelled because child " + s.culprit + " failed";
+      break;
+    case cancel_origin::sibling_failed:
+      text = "cancelled because sibling " + (s.culprit.empty() ? "task" : s.culprit) + " failed";
+      break;
+    case cancel_origin::deadline:
+      text = "cancelled: deadline exceeded";
+      break;
+    case cancel_origin::signal:
+      text = "cancelled by a signal";
+      break;
+    case cancel_origin::user:
+    case cancel_origin::scope_exit:
+    case cancel_origin::shutdown:
+      text = "cancelled";
+      break;
+  }
+  if (!s.message.empty()) {
+    text += ": " + s.message;
+  }
+  // A sibling's failure is news whatever scope carried it; elsewhere say where it came from.
+  if (!s.requested_on.empty() && s.origin != cancel_origin::sibling_failed) {
+    text += " (requested on " + s.requested_on + ")";
+  }
+  return text;
+}
+
+}  // namespace corun

@@ -139,7 +139,8 @@ runtime_core::~runtime_core() {
     std::fputs("corun: a runtime was destroyed from one of its own tasks; aborting\n", stderr);
     std::abort();
   }
-  m_root->request_cancel_nothrow("the runtime is shutting down");  // step 1
+  m_root->request_cancel_nothrow("the runtime is shutting down",  // step 1
+                                 cancel_origin::shutdown);
   m_root->close_and_wait();                                        // steps 2 and 3
   m_stopping.store(true, std::memory_order_seq_cst);               // step 4
   for (const std::size_t index : m_idle.take_all_sleepers()) {
@@ -276,6 +277,10 @@ corun::detail::task_node& detail::current(const char* what) {
 }
 
 std::uint64_t id() { return detail::current("this_task::id").id(); }
+
+std::optional<cancelled> cancellation() {
+  return corun::detail::cancellation_of(detail::current("this_task::cancellation"));
+}
 
 cancel_token token() {
   corun::detail::task_node& self = detail::current("this_task::token");

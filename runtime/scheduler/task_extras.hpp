@@ -25,7 +25,7 @@ struct task_extras {
 task_extras& ensure_extras(task_node& node);
 
 /// "task #12 'name'" for messages.
-[[nodiscard]] std::string task_label(task_node& node);
+[[nodiscard]] std::string task_label(const task_node& node);
 
 /// Hands a failure nobody can observe any more to the runtime that `child` keeps alive (see
 /// `m_held_root`), or to stderr.

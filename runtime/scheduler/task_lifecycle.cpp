@@ -467,7 +467,7 @@ void yield_current(std::coroutine_handle<> h) {
   current_worker().push_yielded(self);
 }
 
-std::string task_label(task_node& node) {
+std::string task_label(const task_node& node) {
   std::string text = "task #" + std::to_string(node.id());
   if (const std::string name = node.name(); !name.empty()) {
     text += " '" + name + "'";
@@ -490,7 +490,7 @@ void report_unhandled(task_node& child, const std::exception_ptr& error) noexcep
 
 // ---- task_node ------------------------------------------------------------------------------
 
-std::uint64_t task_node::id() noexcept {
+std::uint64_t task_node::id() const noexcept {
   std::uint64_t id = m_id.load(std::memory_order_relaxed);
   if (id != 0) {
     return id;
@@ -527,9 +527,9 @@ void task_node::adopt_failure(std::exception_ptr error, task_node& child) noexce
     report_unhandled(child, error);
   }
   try {
-    request_cancel("child " + task_label(child) + " failed: " + describe_exception(error));
+    request_cancel(describe_exception(error), cancel_origin::child_failed, task_label(child));
   } catch (...) {
-    request_cancel_nothrow("a child task failed");
+    request_cancel_nothrow("a child task failed", cancel_origin::child_failed);
   }
 }
 

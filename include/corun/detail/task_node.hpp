@@ -32,6 +32,8 @@
 /// before its children.
 #pragma once
 
+#include "corun/cancelled.hpp"
+
 #include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/config.hpp"
 
@@ -39,6 +41,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace corun::detail {
@@ -50,6 +53,9 @@ class task_node;
 /// Published once by the first cancel request of a scope; immutable afterwards.
 struct cancel_request {
   std::string message;
+  cancel_origin origin = cancel_origin::user;
+  /// The task whose failure caused the request, if any (see `corun::cancelled::culprit`).
+  std::string culprit;
 };
 
 enum class scope_kind : std::uint8_t { task, group, root, source };
@@ -72,10 +78,12 @@ class scope_node {
 
   /// Requests cancellation of this scope and everything below it; the first request's message is
   /// kept. Returns false if cancellation had already been requested. Thread-safe.
-  bool request_cancel(std::string message);
+  bool request_cancel(std::string message, cancel_origin origin = cancel_origin::user,
+                      std::string culprit = {});
   /// The same from paths that must not fail (completions, shutdown): without memory for the
   /// message, a static request "cancelled (no memory for the reason)" is published instead.
-  void request_cancel_nothrow(const char* message) noexcept;
+  void request_cancel_nothrow(const char* message,
+                              cancel_origin origin = cancel_origin::scope_exit) noexcept;
 
   /// The published cancel request of this scope itself (not its parents), or null.
   [[nodiscard]] const cancel_request* own_cancel() const noexcept {
@@ -171,7 +179,7 @@ class task_node : public scope_node {
   [[nodiscard]] task_outcome outcome() const noexcept { return m_outcome; }
   [[nodiscard]] const std::exception_ptr& error() const noexcept { return m_error; }
   [[nodiscard]] runtime_core* runtime() const noexcept { return m_rt; }
-  [[nodiscard]] std::uint64_t id() noexcept;
+  [[nodiscard]] std::uint64_t id() const noexcept;
   [[nodiscard]] std::string name() const;
   void mark_observed() noexcept { m_observed.store(true, std::memory_order_relaxed); }
 
@@ -198,7 +206,7 @@ class task_node : public scope_node {
   /// ancestor that already verified the current epoch.
   std::atomic<std::uint64_t> m_epoch_seen{0};
   /// Assigned on first use (see `id()`), so spawning does not touch a shared counter.
-  std::atomic<std::uint64_t> m_id{0};
+  mutable std::atomic<std::uint64_t> m_id{0};
   join_waiter m_waiter;
   /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
   task_node* m_next = nullptr;
@@ -253,8 +261,11 @@ bool cancel_requested_slow(task_node& node) noexcept;
 /// The cancel request that applies to `node` (its own or an unshielded ancestor's), or null.
 [[nodiscard]] const cancel_request* find_cancel(const task_node& node) noexcept;
 
-/// Throws `corun::cancelled` carrying the message of the request that applies to `node`.
+/// Throws `corun::cancelled` describing the request that applies to `node`.
 [[noreturn]] void throw_cancelled(const task_node& node);
+/// The `corun::cancelled` that `throw_cancelled` would throw, or nothing if `node` is not
+/// cancelled.
+[[nodiscard]] std::optional<cancelled> cancellation_of(const task_node& node);
 
 /// Throws what a joiner of the completed `node` must see: its error, or `task_cancelled`.
 [[noreturn]] void throw_outcome(task_node& node);

@@ -35,6 +35,8 @@ void report_unhandled(task_node& child, const std::exception_ptr& error) noexcep
 /// Completes `node`, whose body and children are all done (the completion protocol of
 /// task_lifecycle.cpp); returns what to run next on this worker.
 [[nodiscard]] std::coroutine_handle<> complete_task(task_node& node) noexcept;
+/// Another reference to a task's locals (null stays null).
+[[nodiscard]] task_locals* share_task_locals(task_locals* locals) noexcept;
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept;
 

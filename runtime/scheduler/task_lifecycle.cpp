@@ -248,6 +248,11 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
   child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
   // The parent chain was uncancelled at this epoch, and the child's own scope is new.
   child.m_epoch_seen.store(epoch_seen, std::memory_order_relaxed);
+  // Task-locals come from the spawner, which is the task running here (not a group's host).
+  if (const task_node* spawner = tl_thread.current; CORUN_UNLIKELY(spawner != nullptr &&
+                                                                    spawner->m_locals != nullptr)) {
+    child.m_locals = share_task_locals(spawner->m_locals);
+  }
 }
 
 void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }

@@ -141,6 +141,9 @@ struct join_waiter {
 
 /// Cold, lazily allocated per-task data: the name and failures adopted from children.
 struct task_extras;
+/// The task-local values of a task (runtime/scheduler/task_locals.cpp).
+struct task_locals;
+void release_task_locals(task_locals* locals) noexcept;
 
 /// The state of a spawned task. Every corun promise is a `task_node`; the fields below the
 /// scope part are only used once the task is spawned (`m_rt != nullptr`).
@@ -211,6 +214,8 @@ class task_node : public scope_node {
   /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
   task_node* m_next = nullptr;
   std::atomic<task_extras*> m_extras{nullptr};
+  /// Task-local values; inherited (shared) from the spawner, copied on the first `set`.
+  task_locals* m_locals = nullptr;
   std::exception_ptr m_error;
   /// Written by the completing thread before DONE is published.
   task_outcome m_outcome = task_outcome::running;
@@ -226,6 +231,9 @@ class task_node : public scope_node {
   ~task_node() override {
     if (task_extras* extras = m_extras.load(std::memory_order_relaxed)) {
       destroy_extras(extras);
+    }
+    if (m_locals != nullptr) {
+      release_task_locals(m_locals);
     }
   }
 

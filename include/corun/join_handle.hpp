@@ -173,6 +173,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
       if (m_wake.m_shard != nullptr) {
         detail::join_resumed(p, m_wake);
       }
+      detail::clear_wait(*self);
       if (!p.done()) {
         detail::throw_cancelled(*self);
       }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,9 @@ struct runtime_options {
   /// Recycle coroutine frames through per-thread caches on the workers. Switching it off makes
   /// every frame a plain `::operator new` (for measurement).
   bool recycle_frames = true;
+  /// Keep a registry of live tasks for `runtime::dump_tasks`. Costs two short locks and a small
+  /// allocation per task, so it is off by default; switch it on to debug hangs.
+  bool track_tasks = false;
 };
 
 /// Counters of a runtime since it started; each is a sum of per-worker relaxed counters, so a
@@ -126,6 +130,14 @@ class runtime {
   /// The `name` option.
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] runtime_stats stats() const;
+  /// Prints the live task tree: each task with its id, name, what it waits for (and which task
+  /// it awaits), indented under its parent, marked when it belongs to a group. Needs
+  /// `runtime_options::track_tasks`; otherwise it says so. Workers are held up only if they
+  /// spawn or complete a task while the tree is copied.
+  void dump_tasks(std::ostream& out) const;
+  /// The same as JSON: `{"untracked":N,"tasks":[{"id","name","parent","in_group","state",
+  /// "awaiting"}]}` (`parent`/`awaiting` null when none), for tools.
+  void dump_tasks_json(std::ostream& out) const;
 
  private:
   std::unique_ptr<detail::runtime_core> m_core;

@@ -29,6 +29,7 @@ class yield_awaiter {
   void await_suspend(std::coroutine_handle<> self) const { corun::detail::yield_current(self); }
   void await_resume() const {
     corun::detail::task_node& self = *corun::detail::tl_thread.current;
+    corun::detail::clear_wait(self);
     if (corun::detail::cancel_requested(self)) {
       corun::detail::throw_cancelled(self);
     }

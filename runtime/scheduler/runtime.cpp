@@ -27,6 +27,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <ostream>
 #include <thread>
 
 namespace corun {
@@ -125,6 +126,9 @@ runtime_core::runtime_core(runtime_options options)
       m_idle(worker_count(m_options.workers)) {
   const std::size_t count = worker_count(m_options.workers);
   m_options.workers = count;
+  if (m_options.track_tasks) {
+    m_tracker = std::make_unique<task_tracker>();
+  }
   m_workers.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     m_workers.push_back(std::make_unique<worker>(*this, i));
@@ -256,6 +260,25 @@ std::size_t runtime::workers() const noexcept { return m_core->options().workers
 const std::string& runtime::name() const noexcept { return m_core->options().name; }
 
 runtime_stats runtime::stats() const { return m_core->stats(); }
+
+void runtime::dump_tasks(std::ostream& out) const {
+  detail::task_tracker* tracker = m_core->tracker();
+  out << "corun runtime '" << m_core->options().name << "': ";
+  if (tracker == nullptr) {
+    out << "task tracking is off (runtime_options::track_tasks)\n";
+    return;
+  }
+  detail::task_tracker::write_text(out, tracker->snapshot(), tracker->untracked());
+}
+
+void runtime::dump_tasks_json(std::ostream& out) const {
+  detail::task_tracker* tracker = m_core->tracker();
+  if (tracker == nullptr) {
+    out << "{\"tracking\":false}\n";
+    return;
+  }
+  detail::task_tracker::write_json(out, tracker->snapshot(), tracker->untracked());
+}
 
 unhandled_exception_handler terminate_on_unhandled_exception() {
   return [](const task_failure& failure) {

@@ -8,6 +8,7 @@
 #include "scheduler/root_scope.hpp"
 #include "scheduler/tsan.hpp"
 #include "scheduler/worker.hpp"
+#include "trace/task_tracker.hpp"
 
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -64,6 +65,8 @@ class runtime_core {
   }
 
   [[nodiscard]] idle& idle_state() noexcept { return m_idle; }
+  /// The live-task registry, or null unless `runtime_options::track_tasks`.
+  [[nodiscard]] task_tracker* tracker() const noexcept { return m_tracker.get(); }
   [[nodiscard]] root_scope& root() const noexcept { return *m_root; }
   [[nodiscard]] const runtime_options& options() const noexcept { return m_options; }
   [[nodiscard]] std::vector<std::unique_ptr<worker>>& workers() noexcept { return m_workers; }
@@ -78,6 +81,7 @@ class runtime_core {
   runtime_options m_options;
   root_scope* m_root;
   idle m_idle;
+  std::unique_ptr<task_tracker> m_tracker;
   moodycamel::ConcurrentQueue<task_node*> m_inject;
   std::atomic<std::uint64_t> m_injected{0};
   std::atomic<bool> m_stopping{false};

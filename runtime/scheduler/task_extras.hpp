@@ -19,6 +19,10 @@ struct task_extras {
   std::vector<std::exception_ptr> adopted;  // guarded by lock
   /// Set at completion; later reports are escalated to the runtime's root.
   bool closed = false;  // guarded by lock
+  /// Links of the live-task registry (runtime/trace/task_tracker.hpp), guarded by its shard.
+  task_node* live_prev = nullptr;
+  task_node* live_next = nullptr;
+  bool tracked = false;
 };
 
 /// The task's extras, created on first use (thread-safe).

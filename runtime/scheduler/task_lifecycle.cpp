@@ -185,6 +185,9 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
       }
     }
     worker_counters::bump(self.counters.completed);
+    if (task_tracker* tracker = self.core().tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+      tracker->untrack(*node);  // before DONE: a dump may still be reading this task
+    }
     // Step 3. Two references, WAITING and INLINE: the body's and the one of a joiner that runs
     // us on its own stack and registered no cancel wake-up, so nobody else can change the word
     // until we publish DONE: a plain store.
@@ -248,6 +251,9 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
   child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
   // The parent chain was uncancelled at this epoch, and the child's own scope is new.
   child.m_epoch_seen.store(epoch_seen, std::memory_order_relaxed);
+  if (task_tracker* tracker = rt.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+    tracker->track(child);
+  }
   // Task-locals come from the spawner, which is the task running here (not a group's host).
   if (const task_node* spawner = tl_thread.current; CORUN_UNLIKELY(spawner != nullptr &&
                                                                     spawner->m_locals != nullptr)) {
@@ -273,6 +279,10 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
     return complete(&node);
   }
   leave_stack(node);  // our joiner may wait long for our children now
+  if (CORUN_UNLIKELY(node.m_rt->tracker() != nullptr)) {
+    // Relaxed: read racily by dumps. Before the RMW: afterwards a child may complete us.
+    node.m_wait.store(static_cast<std::uint8_t>(wait_kind::children), std::memory_order_relaxed);
+  }
   // Completions of our children deferred on this worker are folded in (worker.cpp, rule e).
   const std::int64_t delta =
       node.m_spawned - task_node::pending_bias - current_worker().take_deferred(node);
@@ -296,6 +306,11 @@ std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::co
   // is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
   // load sees every earlier reference: the task was pushed on our deque by this thread. No cancel
   // wake-up is registered while the task runs on our stack (INLINE, see leave_stack).
+  if (task_tracker* tracker = self.core().tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+    // Relaxed: read racily by dumps.
+    waiter->m_awaiting.store(&node, std::memory_order_relaxed);
+    waiter->m_wait.store(static_cast<std::uint8_t>(wait_kind::join), std::memory_order_relaxed);
+  }
   if (node.m_state.load(std::memory_order_relaxed) == 2 * task_node::one_ref &&
       self.pop_if_bottom(node)) {
     wake.registered = true;
@@ -468,6 +483,10 @@ void release_ref(task_node& node) noexcept {
 void yield_current(std::coroutine_handle<> h) {
   task_node& self = *tl_thread.current;
   leave_stack(self);
+  if (CORUN_UNLIKELY(self.m_rt->tracker() != nullptr)) {
+    // Relaxed: read racily by dumps; cleared by the yield's await_resume.
+    self.m_wait.store(static_cast<std::uint8_t>(wait_kind::yield), std::memory_order_relaxed);
+  }
   self.m_resume = h;
   current_worker().push_yielded(self);
 }

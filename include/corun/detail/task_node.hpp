@@ -128,6 +128,10 @@ class scope_node {
 
 enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 
+/// What a suspended task waits for, as `runtime::dump_tasks` shows it (kept only when the
+/// runtime tracks tasks).
+enum class wait_kind : std::uint8_t { none, join, children, yield };
+
 struct join_wake;
 
 /// Who waits for a task to complete: a suspended task, or a thread blocked in `get()`.
@@ -214,6 +218,10 @@ class task_node : public scope_node {
   /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
   task_node* m_next = nullptr;
   std::atomic<task_extras*> m_extras{nullptr};
+  /// For `dump_tasks` (written only when the runtime tracks tasks; relaxed, read racily by the
+  /// dump): what the task waits for, and the task it awaits.
+  std::atomic<std::uint8_t> m_wait{0};
+  std::atomic<const task_node*> m_awaiting{nullptr};
   /// Task-local values; inherited (shared) from the spawner, copied on the first `set`.
   task_locals* m_locals = nullptr;
   std::exception_ptr m_error;
@@ -359,6 +367,14 @@ void join_resumed(task_node& node, join_wake& wake) noexcept;
 inline void joined_while_waiting(const task_node& node, task_node& self) noexcept {
   if (node.m_parent == &self) {
     --self.m_spawned;
+  }
+}
+/// The task runs again: nothing to show in a dump any more.
+inline void clear_wait(task_node& self) noexcept {
+  // Relaxed: only dumps read these; skip the stores when there is nothing to clear.
+  if (CORUN_UNLIKELY(self.m_wait.load(std::memory_order_relaxed) != 0)) {
+    self.m_wait.store(0, std::memory_order_relaxed);
+    self.m_awaiting.store(nullptr, std::memory_order_relaxed);
   }
 }
 /// Blocks the calling (non-worker) thread until `node` completes.

@@ -152,9 +152,9 @@ TEST_SUITE("cancel_basics") {
   TEST_CASE("checkpoint throws cancelled once the task is cancelled") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> started{false};
       std::atomic<long> spins{0};
+      corun::runtime rt(with_workers(workers));
       auto h = rt.spawn(
           [](std::atomic<bool>& s, std::atomic<long>& n) -> task<void> {
             s.store(true, std::memory_order_release);
@@ -245,9 +245,9 @@ TEST_SUITE("cancel_basics") {
   }
 
   TEST_CASE("a cancelled task awaiting a cancelled child sees its own cancelled") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> waiting{false};
     std::atomic<int> outcome{0};  // 1: cancelled, 2: task_cancelled
+    corun::runtime rt(with_workers(2));
     auto parent = rt.spawn(
         [](std::atomic<bool>& w, std::atomic<int>& o) -> task<void> {
           auto child = corun::spawn(yield_forever());
@@ -289,8 +289,8 @@ TEST_SUITE("cancel_basics") {
   }
 
   TEST_CASE("a task that catches cancelled and returns completes with its value") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> started{false};
+    corun::runtime rt(with_workers(2));
     auto h = rt.spawn(swallow_once(5, started));
     wait_for_flag(started);
     h.cancel();
@@ -301,9 +301,9 @@ TEST_SUITE("cancel_basics") {
   }
 
   TEST_CASE("a swallowed cancellation is raised again at the next suspension point") {
-    corun::runtime rt(with_workers(2));
     std::atomic<int> catches{0};
     std::atomic<bool> started{false};
+    corun::runtime rt(with_workers(2));
     auto h = rt.spawn(
         [](std::atomic<int>& n, std::atomic<bool>& s) -> task<void> {
           s.store(true, std::memory_order_release);
@@ -417,9 +417,9 @@ TEST_SUITE("cancel_basics") {
   TEST_CASE("cancel wakes a task suspended in a join") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> joined{false};
       std::atomic<bool> parent_woke{false};
+      corun::runtime rt(with_workers(workers));
       auto parent = rt.spawn(
           [](std::atomic<bool>& j, std::atomic<bool>& woke) -> task<void> {
             // The child ignores cancellation until the parent has been woken by it (or, so that a

@@ -36,10 +36,10 @@ TEST_SUITE("cancel_shield") {
   TEST_CASE("shield: the shielded task finishes although its awaiter is cancelled") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> inside{false};
       std::atomic<bool> release{false};
       std::atomic<int> got{0};
+      corun::runtime rt(with_workers(workers));
       auto outer = rt.spawn(
           [](std::atomic<bool>& in, std::atomic<bool>& rel, std::atomic<int>& g) -> task<void> {
             in.store(true);
@@ -59,9 +59,9 @@ TEST_SUITE("cancel_shield") {
   }
 
   TEST_CASE("shield: children of the shielded task are not cancelled from outside") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> inside{false};
     std::atomic<bool> release{false};
+    corun::runtime rt(with_workers(2));
     auto outer = rt.spawn(
         [](std::atomic<bool>& in, std::atomic<bool>& rel) -> task<int> {
           co_return co_await corun::shield([](std::atomic<bool>& in2,
@@ -117,8 +117,8 @@ TEST_SUITE("cancel_shield") {
   TEST_CASE("cancel_and_await: cancels a running task and waits for it") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<int> cleaned{0};
+      corun::runtime rt(with_workers(workers));
       auto h = rt.spawn(
           [](std::atomic<int>& c) -> task<bool> {
             auto victim = corun::spawn(
@@ -178,10 +178,10 @@ TEST_SUITE("cancel_shield") {
   TEST_CASE("cancel_and_await: the caller's own cancellation propagates") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> waiting{false};
       std::atomic<bool> release{false};
       std::atomic<bool> own_cancel_seen{false};
+      corun::runtime rt(with_workers(workers));
       auto caller = rt.spawn(
           [](std::atomic<bool>& w, std::atomic<bool>& rel,
              std::atomic<bool>& seen) -> task<void> {

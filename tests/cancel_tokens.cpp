@@ -194,9 +194,9 @@ TEST_SUITE("cancel_tokens") {
   TEST_CASE("this_task::token is cancelled with its task and fires callbacks") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> armed{false};
       std::atomic<int> fired{0};
+      corun::runtime rt(with_workers(workers));
       auto h = rt.spawn(
           [](std::atomic<bool>& a, std::atomic<int>& f) -> task<bool> {
             const corun::cancel_token token = corun::this_task::token();
@@ -216,8 +216,8 @@ TEST_SUITE("cancel_tokens") {
   }
 
   TEST_CASE("this_task::token of a child is cancelled when its parent is") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> ready{false};
+    corun::runtime rt(with_workers(2));
     std::optional<corun::cancel_token> child_token;
     auto h = rt.spawn(
         [](std::atomic<bool>& r, std::optional<corun::cancel_token>& out) -> task<void> {
@@ -243,9 +243,9 @@ TEST_SUITE("cancel_tokens") {
   TEST_CASE("cancel wakes a task joining a task that is not its child") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> release{false};
       std::atomic<bool> joining{false};
+      corun::runtime rt(with_workers(workers));
       auto target = rt.spawn(stubborn_until(release, 7));
       auto joiner = rt.spawn(
           [](corun::join_handle<int> t, std::atomic<bool>& j) -> task<int> {
@@ -262,9 +262,9 @@ TEST_SUITE("cancel_tokens") {
   }
 
   TEST_CASE("a cancelled joiner still gets a value that was already delivered") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> child_done{false};
     std::atomic<bool> was_cancelled{false};
+    corun::runtime rt(with_workers(2));
     auto h = rt.spawn(
         [](std::atomic<bool>& done, std::atomic<bool>& cancelled_now) -> task<int> {
           auto child = corun::spawn(value_of(5));
@@ -285,10 +285,10 @@ TEST_SUITE("cancel_tokens") {
   TEST_CASE("a joiner cancelled while its inline child ignores cancellation is woken") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
       std::atomic<bool> release{false};
       std::atomic<bool> joining{false};
       std::atomic<bool> woke{false};
+      corun::runtime rt(with_workers(workers));
       auto parent = rt.spawn(
           [](std::atomic<bool>& r, std::atomic<bool>& j, std::atomic<bool>& w) -> task<int> {
             // Spawned last, so the join runs it inline on this stack.
@@ -319,8 +319,8 @@ TEST_SUITE("cancel_tokens") {
 
 TEST_SUITE("cancel_provenance") {
   TEST_CASE("provenance: a user cancel carries its message and says it was the task's own") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> ready{false};
+    corun::runtime rt(with_workers(2));
     auto h = rt.spawn(
         [](std::atomic<bool>& r) -> task<std::string> {
           CHECK_FALSE(corun::this_task::cancellation().has_value());
@@ -343,8 +343,8 @@ TEST_SUITE("cancel_provenance") {
   }
 
   TEST_CASE("provenance: a child cancelled with its parent names the parent") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> ready{false};
+    corun::runtime rt(with_workers(2));
     std::string seen;
     auto h = rt.spawn(
         [](std::atomic<bool>& r, std::string& out) -> task<void> {
@@ -390,8 +390,8 @@ TEST_SUITE("cancel_provenance") {
   }
 
   TEST_CASE("provenance: the awaiter of a cancelled task reads the reason in task_cancelled") {
-    corun::runtime rt(with_workers(2));
     std::atomic<bool> ready{false};
+    corun::runtime rt(with_workers(2));
     auto h = rt.spawn(
         [](std::atomic<bool>& r) -> task<void> {
           r.store(true);
@@ -411,8 +411,8 @@ TEST_SUITE("cancel_provenance") {
   TEST_CASE("provenance: runtime shutdown says so") {
     std::string seen;
     {
-      corun::runtime rt(with_workers(1));
       std::atomic<bool> ready{false};
+      corun::runtime rt(with_workers(1));
       auto h = rt.spawn(
           [](std::atomic<bool>& r, std::string& out) -> task<void> {
             r.store(true);
@@ -428,5 +428,63 @@ TEST_SUITE("cancel_provenance") {
       wait_for_flag(ready);
     }
     CHECK(seen == "cancelled: the runtime is shutting down (requested on runtime)");
+  }
+}
+
+TEST_SUITE("cancel_sleep_forever") {
+  TEST_CASE("sleep_forever: suspends until cancelled, then throws cancelled") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      std::atomic<bool> asleep{false};
+      std::atomic<bool> woke{false};
+      corun::runtime rt(with_workers(workers));
+      auto h = rt.spawn(
+          [](std::atomic<bool>& a, std::atomic<bool>& w) -> task<void> {
+            a.store(true);
+            try {
+              co_await corun::this_task::sleep_forever();
+            } catch (const corun::cancelled& c) {
+              CHECK(c.message() == "wake up");
+              w.store(true);
+              throw;
+            }
+          },
+          std::ref(asleep), std::ref(woke));
+      wait_for_flag(asleep);
+      CHECK_FALSE(h.done());
+      h.cancel("wake up");
+      CHECK_THROWS_AS(h.get(), corun::task_cancelled);
+      CHECK(woke.load());
+    }
+  }
+
+  TEST_CASE("sleep_forever: already cancelled, it throws at once; children sleep and wake") {
+    std::atomic<int> sleeping{0};
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn(
+        [](std::atomic<int>& n) -> task<void> {
+          std::vector<corun::join_handle<void>> kids;
+          for (int i = 0; i < 100; ++i) {
+            kids.push_back(corun::spawn(
+                [](std::atomic<int>& n2) -> task<void> {
+                  n2.fetch_add(1);
+                  co_await corun::this_task::sleep_forever();
+                },
+                std::ref(n)));
+          }
+          for (auto& k : kids) {
+            try {
+              co_await k;
+            } catch (const corun::task_cancelled&) {
+            }
+          }
+          co_await corun::this_task::sleep_forever();  // we are cancelled too by now
+        },
+        std::ref(sleeping));
+    while (sleeping.load() < 100) {
+      std::this_thread::yield();
+    }
+    h.cancel();
+    CHECK_THROWS_AS(h.get(), corun::task_cancelled);
   }
 }

@@ -40,6 +40,32 @@ class yield_awaiter {
 /// A suspension point: throws `corun::cancelled` if the task's scope is cancelled.
 [[nodiscard]] inline yield_awaiter yield() noexcept { return {}; }
 
+/// Awaitable returned by `sleep_forever()`.
+class sleep_forever_awaiter {
+ public:
+  [[nodiscard]] bool await_ready() const {
+    return corun::detail::cancel_requested(detail::current("this_task::sleep_forever"));
+  }
+  [[nodiscard]] bool await_suspend(std::coroutine_handle<> h) noexcept {
+    // Nothing may follow: once registered, the task may be resumed on another worker.
+    return corun::detail::suspend_until_cancelled(m_wake, h);
+  }
+  [[noreturn]] void await_resume() {
+    corun::detail::task_node& self = *corun::detail::tl_thread.current;
+    corun::detail::deregister_cancel(m_wake);
+    corun::detail::clear_wait(self);
+    corun::detail::throw_cancelled(self);
+  }
+
+ private:
+  corun::detail::task_wake m_wake;
+};
+
+/// `co_await this_task::sleep_forever();` suspends the task until it is cancelled, then throws
+/// `corun::cancelled` (trio's and anyio's `sleep_forever`). Woken by its cancel callback, not
+/// by polling; costs no CPU while it waits.
+[[nodiscard]] inline sleep_forever_awaiter sleep_forever() noexcept { return {}; }
+
 /// Awaitable returned by `checkpoint()`; it never suspends.
 struct checkpoint_awaiter {
   [[nodiscard]] bool await_ready() const noexcept { return true; }

@@ -442,6 +442,26 @@ void join_wake::fire(cancel_registration& r) noexcept {
   }
 }
 
+void task_wake::fire(cancel_registration& r) noexcept {
+  auto& self = static_cast<task_wake&>(r);
+  task_node& task = *self.task;
+  task.m_resume = self.handle;
+  task.m_rt->schedule_nothrow(task);
+}
+
+bool suspend_until_cancelled(task_wake& wake, std::coroutine_handle<> h) noexcept {
+  task_node& self = *tl_thread.current;
+  leave_stack(self);
+  if (task_tracker* tracker = self.m_rt->tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+    // Relaxed: read racily by dumps; shown as waiting for nothing but cancellation.
+    self.m_wait.store(static_cast<std::uint8_t>(wait_kind::cancel), std::memory_order_relaxed);
+  }
+  wake.scope = &self;
+  wake.task = &self;
+  wake.handle = h;
+  return register_cancel(wake);
+}
+
 void join_resumed(task_node& node, join_wake& wake) noexcept {
   deregister_cancel(wake);
   // Relaxed: only our own callback sets the bit, and it has finished (deregistration above).

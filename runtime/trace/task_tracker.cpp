@@ -83,6 +83,8 @@ const char* describe_wait(wait_kind kind) noexcept {
       return "waiting for its children";
     case wait_kind::yield:
       return "yielded";
+    case wait_kind::cancel:
+      return "sleeping until cancelled";
     case wait_kind::none:
       break;
   }

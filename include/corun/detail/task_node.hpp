@@ -130,7 +130,7 @@ enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 
 /// What a suspended task waits for, as `runtime::dump_tasks` shows it (kept only when the
 /// runtime tracks tasks).
-enum class wait_kind : std::uint8_t { none, join, children, yield };
+enum class wait_kind : std::uint8_t { none, join, children, yield, cancel };
 
 struct join_wake;
 
@@ -360,6 +360,18 @@ struct join_wake : cancel_registration {
 /// it, and maybe its joiner and so on, were being joined inline, registers the joiners' cancel
 /// wake-ups now, from the top of the chain down.
 void leave_stack(task_node& self) noexcept;
+/// A cancel wake-up that simply schedules a suspended task (awaitables whose only way out is
+/// cancellation, such as `this_task::sleep_forever`).
+struct task_wake : cancel_registration {
+  task_wake() noexcept : cancel_registration(nullptr, &fire, kind::waker) {}
+  task_node* task = nullptr;
+  std::coroutine_handle<> handle;
+  static void fire(cancel_registration& r) noexcept;
+};
+/// Registers `wake` for the running task, suspended at `h`. False if the task is already
+/// cancelled (then it must not suspend).
+[[nodiscard]] bool suspend_until_cancelled(task_wake& wake, std::coroutine_handle<> h) noexcept;
+
 /// The joiner resumed: removes its cancel wake-up (waiting for a callback in flight).
 void join_resumed(task_node& node, join_wake& wake) noexcept;
 /// The parent was the registered joiner of its child `node` when it completed; the child then

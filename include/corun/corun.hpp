@@ -13,6 +13,8 @@
 #include "corun/spawn.hpp"            // IWYU pragma: export
 #include "corun/spawn_options.hpp"    // IWYU pragma: export
 #include "corun/task.hpp"             // IWYU pragma: export
+#include "corun/task_group.hpp"       // IWYU pragma: export
 #include "corun/task_local.hpp"       // IWYU pragma: export
 #include "corun/this_task.hpp"        // IWYU pragma: export
 #include "corun/when_all.hpp"         // IWYU pragma: export
+#include "corun/when_any.hpp"         // IWYU pragma: export

@@ -70,11 +70,12 @@ task<std::tuple<detail::non_void_t<Ts>...>> when_all(task<Ts>... tasks) {
   (detail::require_valid(tasks.valid()), ...);
   detail::group_ref group(detail::group_scope::create(detail::current_task_for("when_all")));
   std::tuple<join_handle<Ts>...> handles{group->spawn(std::move(tasks))...};
-  co_await group->join();
+  std::vector<std::exception_ptr> adopted = co_await group->join();
   std::vector<std::exception_ptr> failures;
   bool any_cancelled = false;
   std::apply([&](auto&... h) { (detail::collect_outcome(h, failures, any_cancelled), ...); },
              handles);
+  failures.insert(failures.end(), adopted.begin(), adopted.end());
   detail::settle_when_all(std::move(failures), any_cancelled, sizeof...(Ts));
   co_return std::apply(
       [](auto&... h) { return std::tuple<detail::non_void_t<Ts>...>{detail::take_non_void(h)...}; },
@@ -95,12 +96,13 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(
   for (task<T>& t : tasks) {
     handles.push_back(group->spawn(std::move(t)));
   }
-  co_await group->join();
+  std::vector<std::exception_ptr> adopted = co_await group->join();
   std::vector<std::exception_ptr> failures;
   bool any_cancelled = false;
   for (join_handle<T>& h : handles) {
     detail::collect_outcome(h, failures, any_cancelled);
   }
+  failures.insert(failures.end(), adopted.begin(), adopted.end());
   detail::settle_when_all(std::move(failures), any_cancelled, handles.size());
   if constexpr (!std::is_void_v<T>) {
     std::vector<T> values;

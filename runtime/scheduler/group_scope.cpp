@@ -1,4 +1,5 @@
-// The group scope's join and fail-fast protocol: see include/corun/detail/group_scope.hpp.
+// The group scope's join, fail-fast and abandon protocol: see include/corun/detail/group_scope.hpp
+// (the numbered steps below refer to it).
 #include "corun/detail/group_scope.hpp"
 
 #include "corun/exception_group.hpp"
@@ -7,63 +8,236 @@
 #include "scheduler/task_extras.hpp"
 #include "scheduler/worker.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
 #include <string>
 
 namespace corun::detail {
 
+namespace {
+
+/// Registry references to drop once the group's lock is released: dropping the last one destroys
+/// a frame, whose destructors are user code that must not run under our lock.
+class deferred_releases {
+ public:
+  deferred_releases() = default;
+  deferred_releases(const deferred_releases&) = delete;
+  deferred_releases& operator=(const deferred_releases&) = delete;
+  ~deferred_releases() {
+    for (task_node* node : list) {
+      release_ref(*node);
+    }
+  }
+  std::vector<task_node*> list;
+};
+
+/// Below this many tracked children the registry is never swept.
+constexpr std::size_t min_sweep = 32;
+
+}  // namespace
+
 group_scope::group_scope(task_node& owner) noexcept
-    : scope_node(scope_kind::group, &owner), m_rt(owner.m_rt) {}
+    : scope_node(scope_kind::group, &owner), m_rt(owner.m_rt), m_owner(&owner) {}
 
 group_scope* group_scope::create(task_node& owner) { return new group_scope(owner); }
 
-void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept {
-  // Relaxed: the joiner's own count keeps m_pending above zero while it spawns; the queue push
-  // below publishes the child, whose decrement comes after it runs.
-  m_pending.fetch_add(1, std::memory_order_relaxed);
-  task_node& owner = *tl_thread.current;
-  init_spawned(child, frame, *this, *m_rt, owner.m_epoch_seen.load(std::memory_order_relaxed));
+std::uint64_t group_scope::epoch_for(const task_node& spawner) const noexcept {
+  if (&spawner == m_owner && own_cancel() == nullptr) {
+    return spawner.m_epoch_seen.load(std::memory_order_relaxed);  // step 5
+  }
+  return 0;
+}
+
+void group_scope::launch(task_node& child, std::coroutine_handle<> frame,
+                         std::uint64_t epoch) noexcept {
+  init_spawned(child, frame, *this, *m_rt, epoch);
   auto& self = *static_cast<worker*>(tl_thread.worker);
   worker_counters::bump(self.counters.spawned);
   self.push(child);
 }
 
+void group_scope::spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept {
+  // Step 2. Relaxed: the joiner's own count keeps m_pending above zero while it spawns; the
+  // queue push publishes the child, whose decrement comes after it runs.
+  m_pending.fetch_add(1, std::memory_order_relaxed);
+  launch(child, frame, epoch_for(*tl_thread.current));
+}
+
+void group_scope::spawn_tracked_child(task_node& child, std::coroutine_handle<> frame) {
+  const task_node* spawner = tl_thread.current;
+  if (spawner == nullptr || spawner->m_rt != m_rt) {
+    throw std::logic_error(
+        "corun: task_group::spawn called outside a task of the group's runtime (spawn from a "
+        "task of that runtime, or use runtime::spawn)");
+  }
+  deferred_releases finished;  // destroyed after the lock below is released
+  {
+    const std::lock_guard lock(m_lock);
+    if (m_children.size() >= m_sweep_at) {
+      // Step 3: drop the finished children that did not fail (failed ones stay for the join).
+      finished.list.reserve(m_children.size());  // may throw: nothing changed yet
+      std::size_t kept = 0;
+      for (task_node* node : m_children) {
+        if (node->done() && node->outcome() != task_outcome::error) {
+          finished.list.push_back(node);
+        } else {
+          m_children[kept++] = node;
+        }
+      }
+      m_children.resize(kept);
+      m_sweep_at = std::max(min_sweep, 2 * kept);
+    }
+    m_children.push_back(&child);  // may throw: nothing counted yet
+    // Step 1: count the child unless the group already reached zero (joined). Relaxed: as in
+    // spawn_child; the lock orders the registration before the joiner reads the registry.
+    std::int64_t count = m_pending.load(std::memory_order_relaxed);
+    do {
+      if (count == 0) {
+        m_children.pop_back();
+        throw std::logic_error("corun: spawn into a task_group that was already joined");
+      }
+    } while (!m_pending.compare_exchange_weak(count, count + 1, std::memory_order_relaxed));
+    ++m_tracked_total;
+  }
+  init_spawned(child, frame, *this, *m_rt, epoch_for(*spawner));
+  child.add_ref();  // the registry's reference
+  auto& self = *static_cast<worker*>(tl_thread.worker);
+  worker_counters::bump(self.counters.spawned);
+  self.push(child);
+}
+
+std::size_t group_scope::running() const {
+  const std::lock_guard lock(m_lock);
+  return static_cast<std::size_t>(
+      std::count_if(m_children.begin(), m_children.end(),
+                    [](const task_node* node) { return !node->done(); }));
+}
+
 bool group_scope::join_suspend(std::coroutine_handle<> h) noexcept {
-  m_joiner = resumption{tl_thread.current, h};
+  task_node& self = *tl_thread.current;
+  leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
+  m_joiner = resumption{&self, h};
   // acq_rel: release publishes m_joiner to the last child; acquire sees the children's
   // completions if we are last.
   return m_pending.fetch_sub(1, std::memory_order_acq_rel) != 1;
 }
 
-void group_scope::close_reports() noexcept {
-  std::vector<std::exception_ptr> late;
+std::vector<std::exception_ptr> group_scope::close() noexcept {
+  std::vector<std::exception_ptr> failures;
+  deferred_releases children;
   {
     const std::lock_guard lock(m_lock);
     m_closed = true;
-    late.swap(m_adopted);
+    failures.swap(m_adopted);
+    children.list.swap(m_children);
   }
-  // Nobody takes adopted failures from a plain group_scope: they are unhandled.
-  for (const std::exception_ptr& error : late) {
-    m_rt->root().report(task_failure{0, "when_all child", error});
+  // Every child is done: its DONE was published before its decrement of m_pending, which the
+  // counter's acq_rel chain ordered before our resumption.
+  for (task_node* child : children.list) {
+    if (child->outcome() != task_outcome::error) {
+      continue;
+    }
+    child->mark_observed();  // the group reports it: no late report when the handle goes
+    try {
+      failures.push_back(child->error());
+    } catch (...) {
+      report_unhandled(*child, child->error());  // no memory to keep it: not lost either
+    }
+  }
+  return failures;
+}
+
+void group_scope::hand_failures_to_owner() noexcept {
+  std::vector<std::exception_ptr> adopted;
+  deferred_releases children;
+  {
+    const std::lock_guard lock(m_lock);
+    m_closed = true;
+    adopted.swap(m_adopted);
+    children.list.swap(m_children);
+  }
+  // Only untracked children adopt failures into a group, and those belong to when_all, when_any
+  // and with_task_group, which always join: nobody can take these, so they are unhandled.
+  for (const std::exception_ptr& error : adopted) {
+    m_rt->root().report(task_failure{0, "task_group child", error});
+  }
+  for (task_node* child : children.list) {
+    if (child->outcome() == task_outcome::error) {
+      child->mark_observed();
+      m_owner->adopt_failure(child->error(), *child);  // the owner is cancelled and fails with it
+    }
+  }
+}
+
+void group_scope::abandon() noexcept {
+  task_node& owner = *m_owner;
+  if (tl_thread.current != &owner) {
+    // The owner may already be past the point where it could wait for the children.
+    std::fputs(
+        "corun: a task_group was destroyed outside the task that created it; aborting\n",
+        stderr);
+    std::terminate();
+  }
+#ifndef NDEBUG
+  {
+    std::uint64_t spawned = 0;
+    {
+      const std::lock_guard lock(m_lock);
+      spawned = m_tracked_total;
+    }
+    if (spawned != 0) {
+      std::fprintf(stderr,
+                   "corun: task #%llu destroyed a task_group without join(): its %zu running "
+                   "children are cancelled and the task waits for them\n",
+                   static_cast<unsigned long long>(owner.id()), running());
+    }
+  }
+#endif
+  // Relaxed: only a hint; cancelling a group whose children all completed is harmless.
+  if (m_pending.load(std::memory_order_relaxed) > 1) {
+    request_cancel_nothrow("corun: the task_group was destroyed without join()");
+  }
+  m_abandoned = true;
+  ++owner.m_spawned;  // step 7: the group is now a pending child of the owner
+  // acq_rel: release publishes m_abandoned to the last child; acquire sees the children's
+  // completions if we are last.
+  if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    --owner.m_spawned;
+    hand_failures_to_owner();
+    release();
   }
 }
 
 resumption group_scope::child_completed(bool child_failed) noexcept {
   if (child_failed) {
-    request_cancel_nothrow("a sibling task failed");
+    request_cancel_nothrow("a sibling task failed");  // step 4
   }
   // acq_rel: as in join_suspend.
-  if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  if (m_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return {};
+  }
+  if (!m_abandoned) {
     return m_joiner;
   }
-  return {};
+  // Step 7: the last child of an abandoned group completes it in its owner.
+  task_node& owner = *m_owner;
+  hand_failures_to_owner();
+  release();  // the reference abandon() gave the group; `this` may be gone now
+  return owner.child_completed(false);
 }
 
 void group_scope::adopt_failure(std::exception_ptr error, task_node& child) noexcept {
   {
     const std::lock_guard lock(m_lock);
     if (!m_closed) {
-      m_adopted.push_back(std::move(error));
-      return;
+      try {
+        m_adopted.push_back(error);
+        return;
+      } catch (...) {
+        // No memory to keep it: reported as unhandled below, never lost.
+      }
     }
   }
   report_unhandled(child, error);

@@ -16,7 +16,12 @@
 
 #include "scheduler/task_extras.hpp"
 
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
+
 #include <exception>
+#include <typeinfo>
 #include <optional>
 #include <string>
 
@@ -134,6 +139,16 @@ std::uint64_t clean_epoch_of_root(const scope_node& root) noexcept {
   // Acquire as in cancel_requested_slow: a request published before this epoch is visible.
   const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_acquire);
   return root.own_cancel() == nullptr ? epoch : 0;
+}
+
+bool current_exception_is_cancelled() noexcept {
+#if defined(__GLIBCXX__)
+  // The Itanium ABI names the type of the exception in flight without rethrowing it.
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  return type != nullptr && *type == typeid(cancelled);
+#else
+  return false;
+#endif
 }
 
 void throw_cancelled(const task_node& node) {

@@ -64,7 +64,9 @@ std::string describe_task(task_node& node) { return "corun: " + task_label(node)
 
 /// Step 1 when the body threw or a child left extras (adopted failures, deferred reports).
 CORUN_NOINLINE void settle_outcome_slow(task_node& node, task_extras* extras) {
-  if (node.m_error) {
+  if (node.m_threw_cancelled) {
+    node.m_outcome = task_outcome::cancelled;
+  } else if (node.m_error) {
     try {
       std::rethrow_exception(node.m_error);
     } catch (const cancelled&) {

@@ -48,7 +48,10 @@ class promise_base : public task_node {
   };
   final_awaiter final_suspend() noexcept { return {}; }
 
-  void unhandled_exception() noexcept { m_error = std::current_exception(); }
+  void unhandled_exception() noexcept {
+    m_error = std::current_exception();
+    m_threw_cancelled = current_exception_is_cancelled();
+  }
 
   /// The coroutine awaiting this task inline.
   std::coroutine_handle<> m_continuation;

@@ -227,6 +227,8 @@ class task_node : public scope_node {
   std::exception_ptr m_error;
   /// Written by the completing thread before DONE is published.
   task_outcome m_outcome = task_outcome::running;
+  /// The body ended with exactly `corun::cancelled` (classified without a rethrow).
+  bool m_threw_cancelled = false;
   /// Set when a handle delivered the result (or failure) to somebody.
   std::atomic<bool> m_observed{false};
   /// Set when the task completed failed while a handle existed: it holds a reference on the
@@ -276,6 +278,10 @@ bool cancel_requested_slow(task_node& node) noexcept;
 
 /// The cancel request that applies to `node` (its own or an unshielded ancestor's), or null.
 [[nodiscard]] const cancel_request* find_cancel(const task_node& node) noexcept;
+
+/// True if the exception being handled is exactly a `corun::cancelled` (false when unsure: the
+/// caller then classifies by rethrowing). Saves a throw per cancelled task.
+[[nodiscard]] bool current_exception_is_cancelled() noexcept;
 
 /// Throws `corun::cancelled` describing the request that applies to `node`.
 [[noreturn]] void throw_cancelled(const task_node& node);

@@ -2,6 +2,9 @@
 /// fib on corun: spawn fib(n - 1), await fib(n - 2) inline, then await the spawned half.
 /// `fib/corun_nopool` runs the same code with `recycle_frames = false`, so every coroutine frame
 /// is a plain `::operator new`: the difference is what the frame pool buys.
+/// `fib/corun_cancel_churn` runs it while another thread cancels an unrelated cancel_source
+/// every 20 us: each request moves the global cancel epoch, so every fib task then walks its
+/// scope chain once more. Against `fib/corun` it is the price of the cancellation tree.
 
 #include "corun/corun.hpp"
 
@@ -10,6 +13,10 @@
 #include "fib/workload.hpp"
 
 #include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 namespace bench::fib {
 namespace {
@@ -32,9 +39,31 @@ void run(benchmark::State& state, bool recycle_frames) {
   report_corun_stats(state, before, rt.stats());
 }
 
+void run_with_cancel_churn(benchmark::State& state) {
+  const int n = size();
+  corun::runtime rt(corun_options(state, true));
+  std::atomic<bool> stop{false};
+  std::atomic<long> requests{0};
+  std::thread churn([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      corun::cancel_source source;
+      source.request_cancel("churn");
+      requests.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  });
+  measure(state, [&] { return check(state, rt.block_on(fib(n)), reference(n)); });
+  stop.store(true);
+  churn.join();
+  report_tasks(state, static_cast<double>(tasks(n)));
+  state.counters["cancels"] = benchmark::Counter(static_cast<double>(requests.load()),
+                                                 benchmark::Counter::kAvgIterations);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(run, pool, true)->Name("fib/corun")->Apply(per_thread_count);
+BENCHMARK(run_with_cancel_churn)->Name("fib/corun_cancel_churn")->Apply(per_thread_count);
 BENCHMARK_CAPTURE(run, nopool, false)->Name("fib/corun_nopool")->Apply(per_thread_count);
 
 }  // namespace bench::fib

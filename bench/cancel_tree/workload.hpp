@@ -1,0 +1,51 @@
+/// \file
+/// cancel_tree: the time from one cancel request to the end of a whole tree of tasks. A 10-ary
+/// tree of depth 6 (1,111,111 tasks); the timed part starts with the root's cancellation and
+/// ends when the root's join returns.
+///
+/// corun builds the whole tree first: every leaf suspends in `this_task::sleep_forever()` and
+/// every inner node waits for its children, so one request must reach 1,111,111 suspended tasks
+/// and wake each through its cancel callback. oneTBB tasks cannot suspend: its leaves wait for
+/// cancellation spinning on `is_current_task_group_canceling()`, so only as many exist as threads
+/// run them and the rest of the tree is never created; its figure is the cost of unwinding a
+/// running tree, not of reaching a million waiting tasks.
+#pragma once
+
+#include "common/harness.hpp"
+
+#include <thread>
+
+namespace bench::cancel_tree {
+
+inline constexpr long fanout = 10;
+
+/// Depth 6 (1,000,000 leaves), 3 in smoke mode.
+[[nodiscard]] inline int depth() noexcept { return smoke() ? 3 : 6; }
+
+[[nodiscard]] constexpr long leaves(int tree_depth) noexcept {
+  long count = 1;
+  for (int level = 0; level < tree_depth; ++level) {
+    count *= fanout;
+  }
+  return count;
+}
+
+[[nodiscard]] constexpr long tasks(int tree_depth) noexcept {
+  long nodes = 0;
+  for (int level = 0; level <= tree_depth; ++level) {
+    nodes += leaves(level);
+  }
+  return nodes;
+}
+
+/// Timed by hand (only the cancellation), at 1 worker and at every hardware thread.
+inline void per_thread_count_manual(benchmark::internal::Benchmark* family) {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  family->Arg(1);
+  if (hardware > 1) {
+    family->Arg(hardware);
+  }
+  family->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace bench::cancel_tree

@@ -64,12 +64,12 @@ TEST_SUITE("cancel_shield") {
     corun::runtime rt(with_workers(2));
     auto outer = rt.spawn(
         [](std::atomic<bool>& in, std::atomic<bool>& rel) -> task<int> {
-          co_return co_await corun::shield([](std::atomic<bool>& in2,
-                                              std::atomic<bool>& rel2) -> task<int> {
-            auto child = corun::spawn(cancellable_until(rel2, 5));
-            in2.store(true);
-            co_return co_await child + 1;
-          }(in, rel));
+          co_return co_await corun::shield(
+              [](std::atomic<bool>& in2, std::atomic<bool>& rel2) -> task<int> {
+                auto child = corun::spawn(cancellable_until(rel2, 5));
+                in2.store(true);
+                co_return co_await child + 1;
+              }(in, rel));
         },
         std::ref(inside), std::ref(release));
     wait_for_flag(inside);
@@ -183,8 +183,7 @@ TEST_SUITE("cancel_shield") {
       std::atomic<bool> own_cancel_seen{false};
       corun::runtime rt(with_workers(workers));
       auto caller = rt.spawn(
-          [](std::atomic<bool>& w, std::atomic<bool>& rel,
-             std::atomic<bool>& seen) -> task<void> {
+          [](std::atomic<bool>& w, std::atomic<bool>& rel, std::atomic<bool>& seen) -> task<void> {
             auto victim = corun::spawn(stubborn_until(rel, 1));  // ignores the cancel
             w.store(true);
             try {

@@ -374,7 +374,8 @@ TEST_SUITE("cancel_provenance") {
     std::string seen;
     auto h = rt.spawn(
         [](std::string& out) -> task<void> {
-          static_cast<void>(corun::spawn(fail_after(2, 5), corun::spawn_options{.name = "db-writer"}));
+          static_cast<void>(
+              corun::spawn(fail_after(2, 5), corun::spawn_options{.name = "db-writer"}));
           try {
             co_await yield_forever();
           } catch (const corun::cancelled& c) {

@@ -4,10 +4,10 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -71,16 +71,20 @@ TEST_SUITE("group_task_group") {
       const int sum = rt.block_on([&]() -> task<int> {
         task_group g;
         auto a = g.spawn(value_of(1), {.name = "one"});
-        auto b = g.spawn([&](int v) -> task<int> {
-          co_await yield_times(3);
-          finished.fetch_add(1);
-          co_return v;
-        }, 2);
+        auto b = g.spawn(
+            [&](int v) -> task<int> {
+              co_await yield_times(3);
+              finished.fetch_add(1);
+              co_return v;
+            },
+            2);
         for (int i = 0; i < 20; ++i) {
-          (void)g.spawn([&](int yields) -> task<void> {
-            co_await yield_times(yields);
-            finished.fetch_add(1);
-          }, i % 4);
+          (void)g.spawn(
+              [&](int yields) -> task<void> {
+                co_await yield_times(yields);
+                finished.fetch_add(1);
+              },
+              i % 4);
         }
         CHECK(a.name() == "one");
         co_await g.join();
@@ -183,8 +187,9 @@ TEST_SUITE("group_task_group") {
     }
   }
 
-  TEST_CASE("task_group spawn into a cancelled group starts the child cancelled and runs its "
-            "cleanup") {
+  TEST_CASE(
+      "task_group spawn into a cancelled group starts the child cancelled and runs its "
+      "cleanup") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       corun::runtime rt(with_workers(workers));
@@ -301,8 +306,9 @@ TEST_SUITE("group_task_group") {
     h.get();
   }
 
-  TEST_CASE("task_group destroyed without join cancels its children and the task waits for "
-            "them") {
+  TEST_CASE(
+      "task_group destroyed without join cancels its children and the task waits for "
+      "them") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       corun::runtime rt(with_workers(workers));
@@ -578,8 +584,9 @@ TEST_SUITE("group_task_group") {
     }
   }
 
-  TEST_CASE("task_group start returns the value passed to started while the child keeps "
-            "running") {
+  TEST_CASE(
+      "task_group start returns the value passed to started while the child keeps "
+      "running") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       corun::runtime rt(with_workers(workers));
@@ -676,9 +683,7 @@ TEST_SUITE("group_task_group") {
     rt.block_on([&]() -> task<void> {
       task_group g;
       try {
-        co_await g.start([](task_status<>&) -> task<void> {
-          co_await corun::this_task::yield();
-        });
+        co_await g.start([](task_status<>&) -> task<void> { co_await corun::this_task::yield(); });
       } catch (const std::logic_error&) {
         threw = true;
       }

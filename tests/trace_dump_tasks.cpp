@@ -56,7 +56,8 @@ bool contains(const std::string& text, const std::string& part) {
 TEST_SUITE("trace_dump_tasks") {
   TEST_CASE("dump_tasks: says so when tracking is off") {
     corun::runtime rt(with_workers(1));
-    CHECK(text_dump(rt) == "corun runtime 'corun': task tracking is off (runtime_options::track_tasks)\n");
+    CHECK(text_dump(rt) ==
+          "corun runtime 'corun': task tracking is off (runtime_options::track_tasks)\n");
     CHECK(json_dump(rt) == "{\"tracking\":false}\n");
   }
 
@@ -72,9 +73,11 @@ TEST_SUITE("trace_dump_tasks") {
         }(release),
         corun::spawn_options{.name = "server"});
     const std::string id = std::to_string(server.id());
-    const std::string text = dump_until([&] { return text_dump(rt); }, [&](const std::string& d) {
-      return contains(d, "3 live tasks") && contains(d, "'server' [awaiting task #");
-    });
+    const std::string text =
+        dump_until([&] { return text_dump(rt); },
+                   [&](const std::string& d) {
+                     return contains(d, "3 live tasks") && contains(d, "'server' [awaiting task #");
+                   });
     CHECK(contains(text, "corun runtime 'dumped': 3 live tasks\n"));
     CHECK(contains(text, "task #" + id + " 'server' [awaiting task #"));
     CHECK(contains(text, "\n  task #"));  // the workers are indented under the server
@@ -87,9 +90,9 @@ TEST_SUITE("trace_dump_tasks") {
     CHECK(contains(json, "\"name\":\"worker-b\",\"parent\":" + id + ","));
     release.store(true);
     server.get();
-    const std::string after = dump_until([&] { return text_dump(rt); }, [](const std::string& d) {
-      return contains(d, ": 0 live tasks");
-    });
+    const std::string after =
+        dump_until([&] { return text_dump(rt); },
+                   [](const std::string& d) { return contains(d, ": 0 live tasks"); });
     CHECK(after == "corun runtime 'dumped': 0 live tasks\n");
   }
 
@@ -97,9 +100,8 @@ TEST_SUITE("trace_dump_tasks") {
     corun::runtime rt(tracking(1));
     std::atomic<bool> release{false};
     auto h = rt.spawn(yield_until(release), corun::spawn_options{.name = "a\"b\\c\nd"});
-    const std::string json = dump_until([&] { return json_dump(rt); }, [](const std::string& d) {
-      return contains(d, "\"id\"");
-    });
+    const std::string json = dump_until([&] { return json_dump(rt); },
+                                        [](const std::string& d) { return contains(d, "\"id\""); });
     CHECK(contains(json, "\"name\":\"a\\\"b\\\\c\\nd\""));
     release.store(true);
     h.get();
@@ -108,19 +110,18 @@ TEST_SUITE("trace_dump_tasks") {
   TEST_CASE("dump_tasks: dumping while tasks spawn and complete is safe") {
     corun::runtime rt(tracking(4));
     std::atomic<bool> done{false};
-    auto h = rt.spawn(
-        [](std::atomic<bool>& d) -> task<void> {
-          for (int round = 0; round < 50; ++round) {
-            std::vector<corun::join_handle<void>> kids;
-            for (int i = 0; i < 40; ++i) {
-              kids.push_back(corun::spawn(yield_times(i % 3)));
-            }
-            for (auto& k : kids) {
-              co_await k;
-            }
-          }
-          d.store(true);
-        }(done));
+    auto h = rt.spawn([](std::atomic<bool>& d) -> task<void> {
+      for (int round = 0; round < 50; ++round) {
+        std::vector<corun::join_handle<void>> kids;
+        for (int i = 0; i < 40; ++i) {
+          kids.push_back(corun::spawn(yield_times(i % 3)));
+        }
+        for (auto& k : kids) {
+          co_await k;
+        }
+      }
+      d.store(true);
+    }(done));
     int dumps = 0;
     while (!done.load()) {
       const std::string text = text_dump(rt);

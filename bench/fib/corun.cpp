@@ -56,8 +56,8 @@ void run_with_cancel_churn(benchmark::State& state) {
   stop.store(true);
   churn.join();
   report_tasks(state, static_cast<double>(tasks(n)));
-  state.counters["cancels"] = benchmark::Counter(static_cast<double>(requests.load()),
-                                                 benchmark::Counter::kAvgIterations);
+  state.counters["cancels"] =
+      benchmark::Counter(static_cast<double>(requests.load()), benchmark::Counter::kAvgIterations);
 }
 
 }  // namespace

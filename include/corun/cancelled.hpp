@@ -34,7 +34,9 @@ enum class cancel_origin : std::uint8_t {
 class cancelled {
  public:
   explicit cancelled(std::string message = {})
-      : m_state(std::make_shared<const state>(state{std::move(message), cancel_origin::user, {}, {}})) {}
+      : m_state(
+            std::make_shared<const state>(state{std::move(message), cancel_origin::user, {}, {}})) {
+  }
   cancelled(std::string message, cancel_origin origin, std::string culprit,
             std::string requested_on)
       : m_state(std::make_shared<const state>(

@@ -2,19 +2,19 @@
 /// Umbrella header: everything public in corun.
 #pragma once
 
-#include "corun/cancel.hpp"           // IWYU pragma: export
-#include "corun/cancel_and_await.hpp" // IWYU pragma: export
-#include "corun/cancelled.hpp"        // IWYU pragma: export
-#include "corun/catch_each.hpp"       // IWYU pragma: export
-#include "corun/exception_group.hpp"  // IWYU pragma: export
-#include "corun/join_handle.hpp"      // IWYU pragma: export
-#include "corun/runtime.hpp"          // IWYU pragma: export
-#include "corun/shield.hpp"           // IWYU pragma: export
-#include "corun/spawn.hpp"            // IWYU pragma: export
-#include "corun/spawn_options.hpp"    // IWYU pragma: export
-#include "corun/task.hpp"             // IWYU pragma: export
-#include "corun/task_group.hpp"       // IWYU pragma: export
-#include "corun/task_local.hpp"       // IWYU pragma: export
-#include "corun/this_task.hpp"        // IWYU pragma: export
-#include "corun/when_all.hpp"         // IWYU pragma: export
-#include "corun/when_any.hpp"         // IWYU pragma: export
+#include "corun/cancel.hpp"            // IWYU pragma: export
+#include "corun/cancel_and_await.hpp"  // IWYU pragma: export
+#include "corun/cancelled.hpp"         // IWYU pragma: export
+#include "corun/catch_each.hpp"        // IWYU pragma: export
+#include "corun/exception_group.hpp"   // IWYU pragma: export
+#include "corun/join_handle.hpp"       // IWYU pragma: export
+#include "corun/runtime.hpp"           // IWYU pragma: export
+#include "corun/shield.hpp"            // IWYU pragma: export
+#include "corun/spawn.hpp"             // IWYU pragma: export
+#include "corun/spawn_options.hpp"     // IWYU pragma: export
+#include "corun/task.hpp"              // IWYU pragma: export
+#include "corun/task_group.hpp"        // IWYU pragma: export
+#include "corun/task_local.hpp"        // IWYU pragma: export
+#include "corun/this_task.hpp"         // IWYU pragma: export
+#include "corun/when_all.hpp"          // IWYU pragma: export
+#include "corun/when_any.hpp"          // IWYU pragma: export

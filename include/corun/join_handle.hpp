@@ -145,8 +145,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
 
   class awaiter {
    public:
-    explicit awaiter(join_handle& handle, bool wake_on_cancel = true) noexcept
-        : m_handle(handle) {
+    explicit awaiter(join_handle& handle, bool wake_on_cancel = true) noexcept : m_handle(handle) {
       m_wake.wake_on_cancel = wake_on_cancel;
     }
     [[nodiscard]] bool await_ready() const {
@@ -164,8 +163,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     [[nodiscard]] std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
       // Nothing may follow this call: once registered we may be resumed on another worker at
       // any moment, and clang keeps this function's arguments in the coroutine frame.
-      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting,
-                                  m_wake);
+      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting, m_wake);
     }
     T await_resume() {
       promise_type& p = *m_handle.m_promise;

@@ -396,7 +396,8 @@ struct task_group_access {
 
 /// `body(g)` returns a `corun::task`.
 template <class F>
-concept group_body = std::invocable<F&, task_group&> && task_type<std::invoke_result_t<F&, task_group&>>;
+concept group_body =
+    std::invocable<F&, task_group&> && task_type<std::invoke_result_t<F&, task_group&>>;
 
 template <class F>
 using group_body_value_t = typename std::invoke_result_t<F&, task_group&>::value_type;
@@ -454,7 +455,8 @@ task<detail::group_body_value_t<F>> with_task_group(F body) {
   std::exception_ptr cancellation;
   join_handle<value_type> handle = detail::task_group_access::spawn_body(
       group, detail::run_body<value_type>(std::move(body), group, cancellation));
-  std::vector<std::exception_ptr> failures = co_await detail::task_group_access::join_quietly(group);
+  std::vector<std::exception_ptr> failures =
+      co_await detail::task_group_access::join_quietly(group);
   detail::settle_with_task_group(handle.exception(), std::move(failures), handle.cancelled(),
                                  cancellation);
   co_return handle.take_completed();

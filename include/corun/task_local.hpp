@@ -42,9 +42,7 @@ class task_local {
     return value != nullptr ? *static_cast<const T*>(value) : m_default;
   }
   /// Sets the current task's value. Throws `std::logic_error` outside a corun task.
-  void set(T value) {
-    detail::set_task_local(this, std::make_shared<const T>(std::move(value)));
-  }
+  void set(T value) { detail::set_task_local(this, std::make_shared<const T>(std::move(value))); }
 
  private:
   T m_default;

@@ -76,7 +76,8 @@ task<T> race_entry(task<T> inner, race& r, std::size_t index) {
 
 /// Every child of a `when_any` ended cancelled: throws `cancelled` if the caller is cancelled,
 /// else `task_cancelled` for the first child.
-[[noreturn]] inline void throw_all_cancelled(std::uint64_t first_id, const std::string& first_name) {
+[[noreturn]] inline void throw_all_cancelled(std::uint64_t first_id,
+                                             const std::string& first_name) {
   task_node& self = *tl_thread.current;
   if (cancel_requested(self)) {
     throw_cancelled(self);

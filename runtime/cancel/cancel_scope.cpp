@@ -21,16 +21,16 @@
 #endif
 
 #include <exception>
-#include <typeinfo>
 #include <optional>
 #include <string>
+#include <typeinfo>
 
 namespace corun::detail {
 
 cancel_epoch_cell g_cancel_epoch;
 
-const cancel_request scope_node::out_of_memory_request{"cancelled (no memory for the reason)",
-                                                       cancel_origin::user, {}};
+const cancel_request scope_node::out_of_memory_request{
+    "cancelled (no memory for the reason)", cancel_origin::user, {}};
 
 bool scope_node::request_cancel(std::string message, cancel_origin origin, std::string culprit) {
   if (m_cancel.load(std::memory_order_acquire) != nullptr) {

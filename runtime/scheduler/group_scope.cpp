@@ -110,9 +110,8 @@ void group_scope::spawn_tracked_child(task_node& child, std::coroutine_handle<> 
 
 std::size_t group_scope::running() const {
   const std::lock_guard lock(m_lock);
-  return static_cast<std::size_t>(
-      std::count_if(m_children.begin(), m_children.end(),
-                    [](const task_node* node) { return !node->done(); }));
+  return static_cast<std::size_t>(std::count_if(
+      m_children.begin(), m_children.end(), [](const task_node* node) { return !node->done(); }));
 }
 
 bool group_scope::join_suspend(std::coroutine_handle<> h) noexcept {
@@ -175,9 +174,8 @@ void group_scope::abandon() noexcept {
   task_node& owner = *m_owner;
   if (tl_thread.current != &owner) {
     // The owner may already be past the point where it could wait for the children.
-    std::fputs(
-        "corun: a task_group was destroyed outside the task that created it; aborting\n",
-        stderr);
+    std::fputs("corun: a task_group was destroyed outside the task that created it; aborting\n",
+               stderr);
     std::terminate();
   }
 #ifndef NDEBUG

@@ -25,9 +25,9 @@
 #include <exception>
 #include <mutex>
 #include <new>
+#include <ostream>
 #include <stdexcept>
 #include <string>
-#include <ostream>
 #include <thread>
 
 namespace corun {
@@ -145,8 +145,8 @@ runtime_core::~runtime_core() {
   }
   m_root->request_cancel_nothrow("the runtime is shutting down",  // step 1
                                  cancel_origin::shutdown);
-  m_root->close_and_wait();                                        // steps 2 and 3
-  m_stopping.store(true, std::memory_order_seq_cst);               // step 4
+  m_root->close_and_wait();                           // steps 2 and 3
+  m_stopping.store(true, std::memory_order_seq_cst);  // step 4
   for (const std::size_t index : m_idle.take_all_sleepers()) {
     m_workers[index]->unpark();
   }

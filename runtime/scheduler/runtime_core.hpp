@@ -40,7 +40,8 @@ class runtime_core {
   }
   /// After work became visible on a worker's deque: wake a sleeper if nobody searches.
   void notify_work_pushed() {
-    if (const std::size_t sleeper = m_idle.worker_to_wake(); CORUN_UNLIKELY(sleeper != idle::nobody)) {
+    if (const std::size_t sleeper = m_idle.worker_to_wake();
+        CORUN_UNLIKELY(sleeper != idle::nobody)) {
       wake(sleeper);
     }
   }

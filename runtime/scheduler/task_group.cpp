@@ -66,9 +66,9 @@ std::exception_ptr cancelled_before_started(const cancelled& reason) noexcept {
 
 std::exception_ptr returned_without_started() noexcept {
   try {
-    return std::make_exception_ptr(std::logic_error(
-        "corun: the task started by task_group::start returned without calling "
-        "task_status::started()"));
+    return std::make_exception_ptr(
+        std::logic_error("corun: the task started by task_group::start returned without calling "
+                         "task_status::started()"));
   } catch (...) {
     return std::current_exception();  // no memory to describe it
   }

@@ -257,8 +257,8 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
     tracker->track(child);
   }
   // Task-locals come from the spawner, which is the task running here (not a group's host).
-  if (const task_node* spawner = tl_thread.current; CORUN_UNLIKELY(spawner != nullptr &&
-                                                                    spawner->m_locals != nullptr)) {
+  if (const task_node* spawner = tl_thread.current;
+      CORUN_UNLIKELY(spawner != nullptr && spawner->m_locals != nullptr)) {
     child.m_locals = share_task_locals(spawner->m_locals);
   }
 }
@@ -490,8 +490,8 @@ void release_ref(task_node& node) noexcept {
   constexpr std::uint32_t last_and_done = task_node::one_ref | task_node::done_bit;
   // Acquire: if ours is the only reference left and the task is done, nobody else can touch it
   // (a new reference needs an existing one): skip the RMW. Pairs with the completer's release.
-  if ((node.m_state.load(std::memory_order_acquire) & ~(task_node::flag_bits & ~task_node::done_bit)) ==
-      last_and_done) {
+  if ((node.m_state.load(std::memory_order_acquire) &
+       ~(task_node::flag_bits & ~task_node::done_bit)) == last_and_done) {
     dispose(node);
     return;
   }

@@ -159,11 +159,11 @@ class group_scope final : public scope_node {
   bool m_abandoned = false;
   mutable std::mutex m_lock;
   /// Tracked children, one reference each (step 3).
-  std::vector<task_node*> m_children;    // guarded by m_lock
-  std::size_t m_sweep_at = 32;           // guarded by m_lock
-  std::uint64_t m_tracked_total = 0;     // guarded by m_lock
+  std::vector<task_node*> m_children;         // guarded by m_lock
+  std::size_t m_sweep_at = 32;                // guarded by m_lock
+  std::uint64_t m_tracked_total = 0;          // guarded by m_lock
   std::vector<std::exception_ptr> m_adopted;  // guarded by m_lock
-  bool m_closed = false;                 // guarded by m_lock
+  bool m_closed = false;                      // guarded by m_lock
 };
 
 /// Owning reference to a `group_scope`.

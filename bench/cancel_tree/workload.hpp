@@ -12,31 +12,19 @@
 #pragma once
 
 #include "common/harness.hpp"
+#include "skynet/workload.hpp"
 
 #include <thread>
 
 namespace bench::cancel_tree {
 
-inline constexpr long fanout = 10;
+// The tree has skynet's shape: 10-ary, so depth 6 is 1,000,000 leaves and 1,111,111 tasks.
+using skynet::fanout;
+using skynet::leaves;
+using skynet::tasks;
 
 /// Depth 6 (1,000,000 leaves), 3 in smoke mode.
-[[nodiscard]] inline int depth() noexcept { return smoke() ? 3 : 6; }
-
-[[nodiscard]] constexpr long leaves(int tree_depth) noexcept {
-  long count = 1;
-  for (int level = 0; level < tree_depth; ++level) {
-    count *= fanout;
-  }
-  return count;
-}
-
-[[nodiscard]] constexpr long tasks(int tree_depth) noexcept {
-  long nodes = 0;
-  for (int level = 0; level <= tree_depth; ++level) {
-    nodes += leaves(level);
-  }
-  return nodes;
-}
+[[nodiscard]] inline int depth() noexcept { return skynet::depth(); }
 
 /// Timed by hand (only the cancellation), at 1 worker and at every hardware thread.
 inline void per_thread_count_manual(benchmark::internal::Benchmark* family) {

@@ -618,15 +618,7 @@ TEST_SUITE("api_rows") {
     CHECK(value == 7);
   }
 
-  // BUG: include/corun/cancelled.hpp documents `cancel_origin::sibling_failed` ("a sibling in the
-  // same group failed (fail-fast)") and `describe()` giving "cancelled because sibling task #7
-  // 'db-writer' failed: disk full". But group_scope::child_completed
-  // (runtime/scheduler/group_scope.cpp) cancels the group with
-  // `request_cancel_nothrow("a sibling task failed")`, whose origin defaults to `scope_exit` and
-  // which names no culprit: the siblings see origin() == scope_exit, culprit() == "" and
-  // describe() == "cancelled: a sibling task failed (requested on task_group)".
-  TEST_CASE("task_group: siblings cancelled by a failure say which sibling failed" *
-            doctest::skip()) {
+  TEST_CASE("task_group: siblings cancelled by a failure say which sibling failed") {
     std::atomic<bool> waiting{false};
     std::optional<corun::cancelled> seen;
     corun::runtime rt(with_workers(2));

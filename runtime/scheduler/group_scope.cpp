@@ -210,7 +210,8 @@ void group_scope::abandon() noexcept {
 
 resumption group_scope::child_completed(bool child_failed) noexcept {
   if (child_failed) {
-    request_cancel_nothrow("a sibling task failed");  // step 4
+    // step 4 (the completing child normally published a request naming itself already)
+    request_cancel_nothrow("a sibling task failed", cancel_origin::sibling_failed);
   }
   // acq_rel: as in join_suspend.
   if (m_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {

@@ -168,6 +168,16 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     settle_outcome(*node);  // step 1
     scope_node* const parent = node->m_parent;
     const bool failed = node->m_outcome == task_outcome::error;
+    if (failed && parent->kind() == scope_kind::group) {
+      // Fail-fast: the siblings learn who failed and why (the group's own request, made when
+      // it is told below, then finds this one already published).
+      try {
+        parent->request_cancel(describe_exception(node->m_error), cancel_origin::sibling_failed,
+                               task_label(*node));
+      } catch (...) {
+        parent->request_cancel_nothrow("a sibling task failed", cancel_origin::sibling_failed);
+      }
+    }
     if (failed) {  // step 2
       // Acquire: a handle released by another thread is really gone.
       if (node->m_state.load(std::memory_order_acquire) == task_node::one_ref) {

@@ -489,3 +489,28 @@ TEST_SUITE("cancel_sleep_forever") {
     CHECK_THROWS_AS(h.get(), corun::task_cancelled);
   }
 }
+
+TEST_SUITE("cancel_tokens") {
+  TEST_CASE("cancel_token: a child's token stays usable after its parent task is gone") {
+    std::optional<corun::cancel_token> token;
+    corun::runtime rt(with_workers(2));
+    rt.block_on([](std::optional<corun::cancel_token>& out) -> task<void> {
+      auto child = corun::spawn(
+          [](std::optional<corun::cancel_token>& o) -> task<void> {
+            o = corun::this_task::token();
+            co_return;
+          },
+          std::ref(out));
+      co_await child;
+    }(token));
+    // The root and its child are gone; the token still holds the scopes it walks (ASan would
+    // report a use-after-free here otherwise).
+    REQUIRE(token.has_value());
+    CHECK_FALSE(token->cancel_requested());
+    corun::cancel_source derived(*token);
+    CHECK_FALSE(derived.cancel_requested());
+    derived.request_cancel();
+    CHECK_FALSE(token->cancel_requested());
+    token.reset();
+  }
+}

@@ -17,6 +17,8 @@
 #include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/task_node.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,49 +28,58 @@
 namespace corun {
 
 namespace detail {
-/// Keeps `scope` alive (and its parents, which every scope keeps alive) for a token.
-void retain_scope(scope_node& scope) noexcept;
-void release_scope(scope_node& scope) noexcept;
-[[nodiscard]] scope_node* create_source_scope(scope_node* parent);
+/// What the copies of one token share: the node, and one reference on it and on every scope
+/// above it up to the first shield, taken once when the token is made. A token's walk up the
+/// chain therefore never meets a freed scope, however long it outlives the tasks and groups
+/// there (children do not keep their parents alive on their own).
+struct token_state {
+  std::atomic<std::uint32_t> refs{1};
+  scope_node* scope;
+};
+/// A token state for `scope`, which the caller keeps alive during the call (a running task, a
+/// new source). Takes the references on the chain.
+[[nodiscard]] token_state* make_token_state(scope_node& scope);
+void release_token_state(token_state* state) noexcept;
+/// A new source node under `parent` (null: independent), with its token state.
+[[nodiscard]] token_state* make_source_token(scope_node* parent);
 }  // namespace detail
 
 /// A copyable view of a cancellation node. Thread-safe. A default-constructed token is never
-/// cancelled. Holding a token keeps its node alive (not the task's work: a finished task's token
-/// simply stays as it was).
+/// cancelled. Holding a token keeps its node and the scopes above it alive (not the tasks'
+/// work: the token of a finished task simply keeps answering for its scope chain).
 class cancel_token {
  public:
   cancel_token() noexcept = default;
-  cancel_token(const cancel_token& other) noexcept : m_scope(other.m_scope) {
-    if (m_scope != nullptr) {
-      detail::retain_scope(*m_scope);
+  cancel_token(const cancel_token& other) noexcept : m_state(other.m_state) {
+    if (m_state != nullptr) {
+      // Relaxed: a new reference is made from an existing one.
+      m_state->refs.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  cancel_token(cancel_token&& other) noexcept : m_scope(std::exchange(other.m_scope, nullptr)) {}
+  cancel_token(cancel_token&& other) noexcept : m_state(std::exchange(other.m_state, nullptr)) {}
   cancel_token& operator=(cancel_token other) noexcept {
-    std::swap(m_scope, other.m_scope);
+    std::swap(m_state, other.m_state);
     return *this;
   }
-  ~cancel_token() {
-    if (m_scope != nullptr) {
-      detail::release_scope(*m_scope);
-    }
-  }
+  ~cancel_token() { detail::release_token_state(m_state); }
 
   /// The node or an unshielded ancestor was asked to cancel.
   [[nodiscard]] bool cancel_requested() const noexcept {
-    return m_scope != nullptr && detail::scope_chain_cancelled(*m_scope);
+    return m_state != nullptr && detail::scope_chain_cancelled(*m_state->scope);
   }
   /// False for a default-constructed (or moved-from) token, which is never cancelled.
-  [[nodiscard]] bool can_be_cancelled() const noexcept { return m_scope != nullptr; }
+  [[nodiscard]] bool can_be_cancelled() const noexcept { return m_state != nullptr; }
   /// The message of the request that cancelled it, if it is cancelled.
   [[nodiscard]] std::optional<std::string> reason() const;
 
-  /// Adopts a reference the caller already holds (corun internals).
-  explicit cancel_token(detail::scope_node* owned) noexcept : m_scope(owned) {}
-  [[nodiscard]] detail::scope_node* scope() const noexcept { return m_scope; }
+  /// Adopts a state the caller made (corun internals).
+  explicit cancel_token(detail::token_state* owned) noexcept : m_state(owned) {}
+  [[nodiscard]] detail::scope_node* scope() const noexcept {
+    return m_state != nullptr ? m_state->scope : nullptr;
+  }
 
  private:
-  detail::scope_node* m_scope = nullptr;
+  detail::token_state* m_state = nullptr;
 };
 
 /// Owns a cancellation node that code can cancel: `request_cancel(msg)` cancels it and every
@@ -76,11 +87,11 @@ class cancel_token {
 class cancel_source {
  public:
   /// A new, independent node.
-  cancel_source() : m_token(detail::create_source_scope(nullptr)) {}
+  cancel_source() : m_token(detail::make_source_token(nullptr)) {}
   /// A node cancelled whenever `parent` is (and on its own `request_cancel`). A default token as
   /// parent makes an independent node.
   explicit cancel_source(const cancel_token& parent)
-      : m_token(detail::create_source_scope(parent.scope())) {}
+      : m_token(detail::make_source_token(parent.scope())) {}
   cancel_source(cancel_source&&) noexcept = default;
   cancel_source& operator=(cancel_source&&) noexcept = default;
   cancel_source(const cancel_source&) = delete;

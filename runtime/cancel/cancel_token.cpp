@@ -1,8 +1,10 @@
 // Tokens and sources (include/corun/cancel.hpp).
 //
-// A token keeps its node alive with the node's own reference count: a task's (`m_state`
-// references, like a task_handle), a group's or a root's (`retain_for_report`), or a source's.
-// A source node keeps its parent alive, so a token's chain is always safe to walk.
+// A token state holds one reference on its node and on every scope above it up to the first
+// shield, each with that scope's own count: a task's (`m_state` references, like a
+// task_handle), a group's or a root's (`retain_for_report`), or a source's. They are taken
+// when the state is made, from a thread on which the whole chain is alive (the running task,
+// or a new source under a token that holds its own chain), and dropped with the last copy.
 #include "corun/cancel.hpp"
 
 #include "corun/detail/task_node.hpp"
@@ -12,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -20,13 +23,10 @@ namespace corun::detail {
 namespace {
 
 /// The node of a `cancel_source`: no tasks are its children, only derived sources and tokens.
+/// Its parent is kept alive by the tokens of this source (they hold the whole chain).
 class source_scope final : public scope_node {
  public:
-  explicit source_scope(scope_node* parent) noexcept : scope_node(scope_kind::source, parent) {
-    if (parent != nullptr) {
-      retain_scope(*parent);
-    }
-  }
+  explicit source_scope(scope_node* parent) noexcept : scope_node(scope_kind::source, parent) {}
 
   void adopt_failure(std::exception_ptr /*error*/, task_node& /*child*/) noexcept override {
     std::terminate();  // no task is ever a child of a source
@@ -38,22 +38,17 @@ class source_scope final : public scope_node {
   void release() noexcept override {
     // acq_rel: the last release sees every use of the node.
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      scope_node* parent = m_parent;
       delete this;
-      if (parent != nullptr) {
-        release_scope(*parent);
-      }
     }
   }
 
  private:
   ~source_scope() override = default;
 
-  // Relaxed increments: a new reference is made from an existing one.
-  std::atomic<std::uint32_t> m_refs{1};
+  // Only token states hold references; the one made with the node takes the first. Relaxed
+  // increments: a new reference is made from an existing one.
+  std::atomic<std::uint32_t> m_refs{0};
 };
-
-}  // namespace
 
 void retain_scope(scope_node& scope) noexcept {
   if (scope.kind() == scope_kind::task) {
@@ -64,16 +59,54 @@ void retain_scope(scope_node& scope) noexcept {
   }
 }
 
-void release_scope(scope_node& scope) noexcept { scope.release(); }
+void retain_chain(scope_node& scope) noexcept {
+  for (scope_node* s = &scope; s != nullptr; s = s->m_parent) {
+    retain_scope(*s);
+    if (s->m_shield) {
+      break;  // walks stop here
+    }
+  }
+}
 
-scope_node* create_source_scope(scope_node* parent) { return new source_scope(parent); }
+}  // namespace
+
+token_state* make_token_state(scope_node& scope) {
+  auto* state = new token_state{{1}, &scope};
+  retain_chain(scope);
+  return state;
+}
+
+void release_token_state(token_state* state) noexcept {
+  // acq_rel: the last release sees every use of the state.
+  if (state == nullptr || state->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
+  scope_node* s = state->scope;
+  delete state;
+  while (s != nullptr) {
+    scope_node* parent = s->m_parent;  // read before releasing: the release may free `s`
+    const bool last = s->m_shield;
+    s->release();
+    if (last) {
+      break;
+    }
+    s = parent;
+  }
+}
+
+token_state* make_source_token(scope_node* parent) {
+  std::unique_ptr<token_state> state(new token_state{{1}, nullptr});
+  state->scope = new source_scope(parent);  // the last allocation: nothing can fail after it
+  retain_chain(*state->scope);
+  return state.release();
+}
 
 }  // namespace corun::detail
 
 namespace corun {
 
 std::optional<std::string> cancel_token::reason() const {
-  for (const detail::scope_node* s = m_scope; s != nullptr; s = s->m_parent) {
+  for (const detail::scope_node* s = scope(); s != nullptr; s = s->m_parent) {
     if (const detail::cancel_request* request = s->own_cancel()) {
       return request->message;
     }

@@ -306,9 +306,8 @@ std::optional<cancelled> cancellation() {
 }
 
 cancel_token token() {
-  corun::detail::task_node& self = detail::current("this_task::token");
-  self.add_ref();  // the running body holds a reference, so adding one is safe
-  return cancel_token(&self);
+  // The running task keeps its whole chain alive while the state takes its references.
+  return cancel_token(corun::detail::make_token_state(detail::current("this_task::token")));
 }
 
 std::string name() { return detail::current("this_task::name").name(); }

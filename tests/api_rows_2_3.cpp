@@ -150,15 +150,6 @@ namespace {
 
 corun::task_local<std::string> g_caller_value{"unset"};
 
-/// Waits on a foreign thread (the test's) until `flag` is set, for at most a minute.
-bool wait_until_set(const std::atomic<bool>& flag) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::yield();
-  }
-  return flag.load(std::memory_order_acquire);
-}
-
 /// `cancel_and_await` can be called with a `Handle&`.
 template <class Handle>
 concept cancel_and_await_accepts = requires(Handle& handle) { corun::cancel_and_await(handle); };

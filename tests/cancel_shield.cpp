@@ -12,18 +12,6 @@ using namespace corun_test;
 
 namespace {
 
-/// Yields (ignoring cancellation) until `flag` is set, then returns `value`.
-task<int> stubborn_until(const std::atomic<bool>& flag, int value) {
-  while (!flag.load(std::memory_order_acquire)) {
-    try {
-      co_await corun::this_task::yield();
-    } catch (const corun::cancelled&) {
-      // ignored on purpose
-    }
-  }
-  co_return value;
-}
-
 /// Yields until `flag` is set; any cancellation that reaches it ends it.
 task<int> cancellable_until(const std::atomic<bool>& flag, int value) {
   co_await yield_until(flag);
@@ -196,12 +184,9 @@ TEST_SUITE("cancel_shield") {
           std::ref(waiting), std::ref(release), std::ref(own_cancel_seen));
       wait_for_flag(waiting);
       caller.cancel("caller");
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-      while (!own_cancel_seen.load() && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::yield();
-      }
+      const bool seen = wait_until_set(own_cancel_seen);
       release.store(true);
-      CHECK(own_cancel_seen.load());
+      CHECK(seen);
       CHECK_THROWS_AS(caller.get(), corun::task_cancelled);
     }
   }

@@ -12,23 +12,6 @@
 using corun::task;
 using namespace corun_test;
 
-namespace {
-
-/// Waits (yielding) until `flag` is set, whatever cancellation says: a task that cannot be
-/// cancelled, so the only way out of joining it early is a cancel wake-up.
-task<int> stubborn_until(const std::atomic<bool>& flag, int value) {
-  while (!flag.load(std::memory_order_acquire)) {
-    try {
-      co_await corun::this_task::yield();
-    } catch (const corun::cancelled&) {
-      // ignored on purpose
-    }
-  }
-  co_return value;
-}
-
-}  // namespace
-
 TEST_SUITE("cancel_tokens") {
   TEST_CASE("cancel_source: request_cancel is kept once, with the first message") {
     corun::cancel_source source;
@@ -306,12 +289,9 @@ TEST_SUITE("cancel_tokens") {
       parent.cancel();
       // The child ignores the cancel, so the parent can only leave the join through its
       // wake-up. Waiting is bounded so that a missing wake-up fails instead of hanging.
-      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-      while (!woke.load() && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::yield();
-      }
+      const bool woken = wait_until_set(woke);
       release.store(true);
-      CHECK(woke.load());
+      CHECK(woken);
       CHECK_THROWS_AS(parent.get(), corun::task_cancelled);
     }
   }

@@ -33,23 +33,6 @@ task<void> cancellable_worker(std::atomic<int>& cancelled_count) {
   }
 }
 
-/// The ids of the direct members of `group` (-1 for members that are not `test_error`s).
-std::multiset<int> member_ids(const corun::exception_group& group) {
-  std::multiset<int> ids;
-  for (const auto& member : group.exceptions()) {
-    ids.insert(test_error_id(member));
-  }
-  return ids;
-}
-
-std::multiset<int> leaf_ids(const corun::exception_group& group) {
-  std::multiset<int> ids;
-  for (const auto& leaf : group.leaves()) {
-    ids.insert(test_error_id(leaf));
-  }
-  return ids;
-}
-
 bool is_logic_error(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);

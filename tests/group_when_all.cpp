@@ -47,14 +47,6 @@ task<int> cancellable_worker(std::atomic<int>& cancelled_count, std::atomic<int>
   co_return 0;
 }
 
-std::multiset<int> leaf_ids(const corun::exception_group& group) {
-  std::multiset<int> ids;
-  for (const auto& leaf : group.leaves()) {
-    ids.insert(test_error_id(leaf));
-  }
-  return ids;
-}
-
 }  // namespace
 
 TEST_SUITE("group_when_all") {

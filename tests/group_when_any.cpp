@@ -42,14 +42,6 @@ task<int> cancel_itself() {
   throw corun::cancelled("by itself");
 }
 
-std::multiset<int> member_ids(const corun::exception_group& group) {
-  std::multiset<int> ids;
-  for (const auto& member : group.exceptions()) {
-    ids.insert(test_error_id(member));
-  }
-  return ids;
-}
-
 }  // namespace
 
 TEST_SUITE("group_when_any") {

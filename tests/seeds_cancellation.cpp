@@ -29,24 +29,6 @@ namespace {
 /// The context variable of seed 004's "Context propagation".
 corun::task_local<std::string> g_context{"unset"};
 
-/// Waits on a foreign thread (the test's) until `flag` is set, for at most a minute.
-bool wait_until_set(const std::atomic<bool>& flag) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::yield();
-  }
-  return flag.load(std::memory_order_acquire);
-}
-
-/// Waits on a foreign thread until the task is done, for at most a minute.
-bool wait_until_done(const corun::task_handle& handle) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!handle.done() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::yield();
-  }
-  return handle.done();
-}
-
 /// Yields inside a task until `flag` is set, for at most a minute; false if it never was.
 task<bool> yield_until_set(const std::atomic<bool>& flag) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);

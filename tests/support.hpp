@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -131,6 +132,24 @@ inline int test_error_id(const std::exception_ptr& error) {
   }
 }
 
+/// The `test_error` ids of a group's direct members (-1 for other exceptions).
+inline std::multiset<int> member_ids(const corun::exception_group& group) {
+  std::multiset<int> ids;
+  for (const std::exception_ptr& member : group.exceptions()) {
+    ids.insert(test_error_id(member));
+  }
+  return ids;
+}
+
+/// The `test_error` ids of a group's leaves, nested groups flattened (-1 for others).
+inline std::multiset<int> leaf_ids(const corun::exception_group& group) {
+  std::multiset<int> ids;
+  for (const std::exception_ptr& leaf : group.leaves()) {
+    ids.insert(test_error_id(leaf));
+  }
+  return ids;
+}
+
 /// Every `on_unhandled_exception` report, recorded under a lock. Must outlive the runtime.
 class failure_recorder {
  public:
@@ -191,6 +210,19 @@ inline corun::task<int> fail_after(int yields, int id) {
 }
 
 /// Spin until `flag` is set, yielding (never blocking the worker) between looks.
+/// Yields, ignoring every cancellation, until `flag` is set; then returns `value`. Joining it
+/// early is possible only through a cancel wake-up.
+inline corun::task<int> stubborn_until(const std::atomic<bool>& flag, int value) {
+  while (!flag.load(std::memory_order_acquire)) {
+    try {
+      co_await corun::this_task::yield();
+    } catch (const corun::cancelled&) {
+      // ignored on purpose
+    }
+  }
+  co_return value;
+}
+
 inline corun::task<void> yield_until(const std::atomic<bool>& flag) {
   while (!flag.load(std::memory_order_acquire)) {
     co_await corun::this_task::yield();
@@ -202,6 +234,27 @@ inline void wait_for_flag(const std::atomic<bool>& flag) {
   while (!flag.load(std::memory_order_acquire)) {
     std::this_thread::yield();
   }
+}
+
+/// Waits (on a foreign thread) until `flag` is set, for at most `limit`; returns whether it is.
+/// For waits whose absence must fail a test instead of hanging it.
+inline bool wait_until_set(const std::atomic<bool>& flag,
+                           std::chrono::seconds limit = std::chrono::minutes(1)) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  return flag.load(std::memory_order_acquire);
+}
+
+/// The same for a task to be done.
+inline bool wait_until_done(const corun::task_handle& handle,
+                            std::chrono::seconds limit = std::chrono::minutes(1)) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!handle.done() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  return handle.done();
 }
 
 /// Waits until the runtime counted `count` completed tasks (its stats are sums of relaxed

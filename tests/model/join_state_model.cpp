@@ -1,5 +1,6 @@
 // Model check of the join-state protocol of a spawned task under Relacy: the `m_state` word of
-// include/corun/detail/task_node.hpp (bit 0 DONE, bit 1 WAITING, bits 2.. REFS) as used by
+// include/corun/detail/task_node.hpp (bit 0 DONE, bit 1 WAITING, bit 2 CANCELLABLE, bit 3
+// CANCEL_SEEN, bit 4 INLINE, bits 5.. REFS) as used by
 // runtime/scheduler/task_lifecycle.cpp: `complete` (step 3 and the pick-up of the joiner, with
 // the "exclusive" plain-store path), `join_suspend` (regular and inline paths), `join_blocking`,
 // `release_ref` (with its load fast path) and `retain_for_report` (`add_ref`).
@@ -30,7 +31,13 @@
 //     (`retain_for_report`), released later. The runtime publishes WAITING with a plain store
 //     only when the task has no unabsorbed children (`m_spawned == 0`); here it has one, so it
 //     uses fetch_or. The plain-store variant is kept as a check that the model catches why the
-//     guard is needed (it found that bug in the runtime). See the note at `inline_join`.
+//     guard is needed (it found that bug in the runtime). See the note at `inline_join`;
+//  5. a task joins and a third thread cancels the joiner (runtime/cancel/cancel_registry.cpp and
+//     `join_wake::fire`): the joiner registers its wake-up under the shard lock and checks the
+//     request; the canceller publishes the request, then fires the registration under the lock,
+//     racing the completer for the joiner on the state word (clearing WAITING, or leaving
+//     CANCEL_SEEN if the joiner has not published WAITING yet). Exactly one of the three resumes
+//     the joiner; a joiner resumed by the cancel never takes the result.
 #include <cstdint>
 
 // After every other header (see rl_shim.hpp).
@@ -41,13 +48,18 @@ namespace {
 using corun::model::read;
 using corun::model::rl_atomic;
 using corun::model::rl_futex;
+using corun::model::rl_lock_guard;
 using corun::model::run_options;
 using corun::model::write;
 
 // task_node's m_state bits.
 constexpr std::uint32_t done_bit = 1;
 constexpr std::uint32_t waiting_bit = 2;
-constexpr std::uint32_t one_ref = 4;
+constexpr std::uint32_t cancellable_bit = 4;
+constexpr std::uint32_t cancel_seen_bit = 8;
+constexpr std::uint32_t inline_bit = 16;
+constexpr std::uint32_t flag_bits = 31;
+constexpr std::uint32_t one_ref = 32;
 // task_node::pending_bias (2^48 in the runtime; any value larger than the children count).
 constexpr std::int64_t pending_bias = 1000;
 
@@ -74,9 +86,19 @@ enum class scenario {
   join_blocking,         // 3
   inline_join,           // 4, a relaxed store of 2 refs | WAITING despite the live child (wrong)
   inline_join_fetch_or,  // 4, as the runtime does it with a live child: fetch_or(WAITING)
+  join_cancel,           // 5
+  join_cancel_only,      // 5 before the task completes: the cancel alone must wake the joiner
+  join_cancel_no_seen,   // the same with a joiner that ignores CANCEL_SEEN (wrong: lost wake-up)
 };
 
-constexpr int thread_count(scenario s) { return s == scenario::join_extra_handle ? 3 : 2; }
+constexpr bool cancels(scenario s) {
+  return s == scenario::join_cancel || s == scenario::join_cancel_only ||
+         s == scenario::join_cancel_no_seen;
+}
+
+constexpr int thread_count(scenario s) {
+  return s == scenario::join_extra_handle || s == scenario::join_cancel ? 3 : 2;
+}
 
 /// How the inline join publishes WAITING.
 enum class inline_publish { relaxed_store, fetch_or };
@@ -89,13 +111,29 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
   // The blocked thread's futex word (on its stack in the runtime).
   rl_atomic<std::uint32_t> word{0};
   rl_futex futex;
+  // Scenario 5: the registry shard (its lock, and whether the joiner's wake-up is in it), the
+  // cancel request (the joiner's scope's m_cancel) and the shard head the canceller peeks at.
+  rl::mutex shard;
+  rl::var<int> in_registry;
+  rl_atomic<int> request{0};
+  rl_atomic<int> shard_head{0};
+  // The joiner's awaiter: `join_wake::registered` (the completion resumed it).
+  rl::var<int> completion_resumed;
 
   void before() {
     const std::uint32_t refs = S == scenario::join_extra_handle ? 3 : 2;
     f = new frame(refs * one_ref);
+    write(in_registry, 0);
+    write(completion_resumed, 0);
   }
 
   void after() {
+    if constexpr (S == scenario::join_cancel_only || S == scenario::join_cancel_no_seen) {
+      // The joined task has not completed: the cancel alone must have woken the joiner. Then
+      // the task's body ends (its completion must not resume the joiner a second time).
+      RL_ASSERT(resumed == 1);
+      complete();
+    }
     RL_ASSERT(resumed == 1);
     RL_ASSERT(disposed == 1);
   }
@@ -116,7 +154,7 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
   void complete() {
     touch();
     write(f->result, 42);
-    constexpr std::uint32_t exclusive = 2 * one_ref | waiting_bit;
+    constexpr std::uint32_t exclusive = 2 * one_ref | waiting_bit | inline_bit;
     std::uint32_t prev = f->state.load(std::memory_order_acquire);
     if (prev == exclusive) {
       f->state.store(exclusive - one_ref + done_bit, std::memory_order_release);
@@ -134,11 +172,15 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
         wake_blocked_thread();
       }
     }
-    if ((prev & ~waiting_bit) == one_ref) {
+    if ((prev & ~flag_bits) == one_ref) {
       dispose();
     }
     if (resume_joiner) {
-      joiner_continuation();  // step 5: the symmetric transfer
+      if constexpr (cancels(S)) {
+        cancellable_continuation();
+      } else {
+        joiner_continuation();  // step 5: the symmetric transfer
+      }
     }
   }
 
@@ -147,7 +189,8 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
     futex.wake();
   }
 
-  /// `join_suspend`, the regular path. True if the joiner continues at once (DONE was set).
+  /// `join_suspend`, the regular path without a cancel registration. True if the joiner
+  /// continues at once (DONE was set).
   bool join_suspend() {
     touch();
     write(f->waiter, waiter_task);
@@ -157,14 +200,127 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
   void release_ref() {
     touch();
     constexpr std::uint32_t last_and_done = one_ref | done_bit;
-    if ((f->state.load(std::memory_order_acquire) & ~waiting_bit) == last_and_done) {
+    constexpr std::uint32_t ignored = flag_bits & ~done_bit;
+    if ((f->state.load(std::memory_order_acquire) & ~ignored) == last_and_done) {
       dispose();
       return;
     }
     const std::uint32_t prev = f->state.fetch_sub(one_ref, std::memory_order_acq_rel);
-    if ((prev & ~waiting_bit) == last_and_done) {
+    if ((prev & ~ignored) == last_and_done) {
       dispose();
     }
+  }
+
+  // ---- scenario 5: cancel_registry.cpp and the join's wake-up ----
+
+  /// `join_suspend` with its cancel registration (the runtime's regular path).
+  void cancellable_joiner() {
+    touch();
+    if ((f->state.load(std::memory_order_acquire) & done_bit) != 0) {  // await_ready
+      cancellable_continuation();
+      return;
+    }
+    write(f->waiter, waiter_task);
+    write(completion_resumed, 1);  // `wake.registered = true` before publishing
+    bool already_cancelled = false;
+    {
+      rl_lock_guard lock(shard);  // register_cancel
+      write(in_registry, 1);
+      shard_head.store(1, std::memory_order_seq_cst);
+      if (request.load(std::memory_order_seq_cst) != 0) {  // already cancelled: back out
+        write(in_registry, 0);
+        already_cancelled = true;
+      }
+    }
+    if (already_cancelled) {
+      write(completion_resumed, 0);
+      cancellable_continuation_unlocked_registry();  // not registered: nothing to remove
+      return;
+    }
+    std::uint32_t state = f->state.load(std::memory_order_relaxed);
+    for (;;) {
+      constexpr std::uint32_t stop_bits =
+          S == scenario::join_cancel_no_seen ? done_bit : done_bit | cancel_seen_bit;
+      if ((state & stop_bits) != 0) {
+        write(completion_resumed, 0);
+        cancellable_continuation();
+        return;
+      }
+      if (f->state.compare_exchange_weak(state, state | waiting_bit | cancellable_bit,
+                                         std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return;  // suspended
+      }
+    }
+  }
+
+  /// The canceller: `request_cancel` then `fire_cancel_registrations`.
+  void canceller() {
+    request.store(1, std::memory_order_seq_cst);  // the seq_cst CAS on m_cancel
+    if (shard_head.load(std::memory_order_seq_cst) == 0) {
+      return;  // nothing registered that we must see (step 2 of cancel_registry.cpp)
+    }
+    bool resume = false;
+    {
+      rl_lock_guard lock(shard);
+      if (read(in_registry) == 1) {
+        write(in_registry, 0);
+        resume = fire();
+      }
+    }
+    if (resume) {
+      // The queue hand-off: the joiner runs after the push (here after the lock, which its
+      // deregistration would wait for anyway).
+      cancellable_continuation();
+    }
+  }
+
+  /// `join_wake::fire`. True if it claimed the joiner.
+  bool fire() {
+    touch();  // the joiner's handle keeps the task alive until it deregisters
+    std::uint32_t state = f->state.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((state & done_bit) != 0) {
+        return false;
+      }
+      if ((state & waiting_bit) != 0) {
+        if (f->state.compare_exchange_weak(state, state & ~(waiting_bit | cancellable_bit),
+                                           std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          write(completion_resumed, 0);
+          return true;
+        }
+        continue;
+      }
+      if (f->state.compare_exchange_weak(state, state | cancel_seen_bit, std::memory_order_relaxed,
+                                         std::memory_order_relaxed)) {
+        return false;
+      }
+    }
+  }
+
+  /// The joiner's await_resume: deregistration (waits for a fire in flight), CANCEL_SEEN
+  /// cleared, then the result if the completion resumed it, else `cancelled` (when not done).
+  void cancellable_continuation() {
+    {
+      rl_lock_guard lock(shard);
+      write(in_registry, 0);
+    }
+    cancellable_continuation_unlocked_registry();
+  }
+
+  void cancellable_continuation_unlocked_registry() {
+    ++resumed;
+    touch();
+    if ((f->state.load(std::memory_order_relaxed) & cancel_seen_bit) != 0) {
+      f->state.fetch_and(~cancel_seen_bit, std::memory_order_relaxed);
+    }
+    const bool done = (f->state.load(std::memory_order_acquire) & done_bit) != 0;
+    if (read(completion_resumed) == 1) {
+      RL_ASSERT(done);  // resumed by the completion: the result is there
+    }
+    if (done) {
+      RL_ASSERT(read(f->result) == 42);
+    }
+    release_ref();
   }
 
   /// `join_handle::awaiter::await_resume` and the handle's destruction.
@@ -239,9 +395,9 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
     if (f->state.load(std::memory_order_relaxed) == 2 * one_ref /* && pop_if_bottom(N) */) {
       write(f->waiter, waiter_task);
       if (publish == inline_publish::relaxed_store) {
-        f->state.store(2 * one_ref | waiting_bit, std::memory_order_relaxed);
+        f->state.store(2 * one_ref | waiting_bit | inline_bit, std::memory_order_relaxed);
       } else {
-        f->state.fetch_or(waiting_bit, std::memory_order_relaxed);
+        f->state.fetch_or(waiting_bit | inline_bit, std::memory_order_relaxed);
       }
     } else {
       // The regular path; N runs from our deque right after we suspend.
@@ -267,7 +423,21 @@ struct join_test : rl::test_suite<join_test<S>, thread_count(S)> {
   }
 
   void thread(unsigned index) {
-    if constexpr (S == scenario::inline_join || S == scenario::inline_join_fetch_or) {
+    if constexpr (S == scenario::join_cancel) {
+      if (index == 0) {
+        complete();
+      } else if (index == 1) {
+        cancellable_joiner();
+      } else {
+        canceller();
+      }
+    } else if constexpr (S == scenario::join_cancel_only || S == scenario::join_cancel_no_seen) {
+      if (index == 0) {
+        canceller();
+      } else {
+        cancellable_joiner();
+      }
+    } else if constexpr (S == scenario::inline_join || S == scenario::inline_join_fetch_or) {
       if (index == 0) {
         failing_child();
       } else {
@@ -314,6 +484,17 @@ int main(int argc, char** argv) {
       "inline join publishing WAITING with fetch_or vs a child's report reference", full);
   ok &= expect_holds<join_test<scenario::inline_join_fetch_or>>(
       "inline join publishing WAITING with fetch_or vs a child's report reference", random);
+  // Three threads with a lock: the full search takes minutes, so a long random search instead.
+  const run_options long_random{rl::sched_random, scaled(3000000, scale)};
+  ok &= expect_holds<join_test<scenario::join_cancel>>(
+      "join: completer vs joiner vs a cancel of the joiner", long_random);
+  ok &= expect_holds<join_test<scenario::join_cancel_only>>(
+      "join woken by a cancel alone (the task completes later)", full);
+  ok &= expect_holds<join_test<scenario::join_cancel_only>>(
+      "join woken by a cancel alone (the task completes later)", random);
+  // Why the joiner must not suspend after its callback fired early (CANCEL_SEEN).
+  ok &= expect_caught<join_test<scenario::join_cancel_no_seen>>(
+      "join cancelled with the joiner ignoring CANCEL_SEEN (must be caught)", full);
   // Why join_suspend's inline path guards its plain store with `m_spawned == 0`: without the
   // guard (the runtime's code before this model found it), a relaxed load-then-store of m_state
   // loses a reference that a failing child adds concurrently (retain_for_report), and the task's

@@ -197,7 +197,7 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
       }
     }
     worker_counters::bump(self.counters.completed);
-    if (task_tracker* tracker = self.core().tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+    if (task_tracker* tracker = self.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
       tracker->untrack(*node);  // before DONE: a dump may still be reading this task
     }
     // Step 3. Two references, WAITING and INLINE: the body's and the one of a joiner that runs
@@ -318,7 +318,7 @@ std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::co
   // is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
   // load sees every earlier reference: the task was pushed on our deque by this thread. No cancel
   // wake-up is registered while the task runs on our stack (INLINE, see leave_stack).
-  if (task_tracker* tracker = self.core().tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
+  if (CORUN_UNLIKELY(self.tracker() != nullptr)) {
     // Relaxed: read racily by dumps.
     waiter->m_awaiting.store(&node, std::memory_order_relaxed);
     waiter->m_wait.store(static_cast<std::uint8_t>(wait_kind::join), std::memory_order_relaxed);

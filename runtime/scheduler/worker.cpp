@@ -74,6 +74,7 @@ std::uint64_t next_random(std::uint64_t& state) noexcept {
 
 worker::worker(runtime_core& core, std::size_t index)
     : m_core(core),
+      m_tracker(core.tracker()),
       m_index(index),
       m_deque(asymmetric_barrier::available()),
       m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {

@@ -18,6 +18,7 @@
 namespace corun::detail {
 
 class runtime_core;
+class task_tracker;
 
 /// Per-worker counters. Written only by the owning worker (relaxed load + store, i.e. a plain
 /// add) and summed by `runtime::stats()` on any thread.
@@ -88,6 +89,8 @@ class worker {
   [[nodiscard]] task_node* take_deferred_completion() noexcept;
 
   [[nodiscard]] runtime_core& core() const noexcept { return m_core; }
+  /// The runtime's live-task registry, or null (a copy: one load less on the join path).
+  [[nodiscard]] task_tracker* tracker() const noexcept { return m_tracker; }
   [[nodiscard]] std::size_t index() const noexcept { return m_index; }
   worker_counters counters;
 
@@ -118,6 +121,7 @@ class worker {
   void flush_deferred() noexcept;
 
   runtime_core& m_core;
+  task_tracker* const m_tracker;
   const std::size_t m_index;
   chase_lev_deque<task_node*> m_deque;
   /// Runnable tasks the deque had no memory for (owner only, LIFO, not stealable).

@@ -36,15 +36,20 @@ struct cancel_registration {
   cancel_registration& operator=(const cancel_registration&) = delete;
   ~cancel_registration() = default;
 
+  // Fields without initialisers are written before the registration is made (a join builds
+  // one of these on every `co_await`, most of them never registered: only what is read on the
+  // unregistered path is initialised).
   const scope_node* scope;
   invoke_fn invoke;
   kind m_kind;
   // --- Owned by the registry (guarded by the shard's lock, except `m_phase` below). ---
-  cancel_registration* m_prev = nullptr;
-  cancel_registration* m_next = nullptr;
+  cancel_registration* m_prev;  // set by register_cancel
+  cancel_registration* m_next;  // set by register_cancel
+  /// Null while not registered (deregister_cancel then does nothing).
   cancel_shard* m_shard = nullptr;
-  /// The thread running a `user` callback (an address unique to that thread).
-  const void* m_runner = nullptr;
+  /// The thread running a `user` callback (an address unique to that thread); set by the
+  /// canceller before it publishes `running`.
+  const void* m_runner;
   /// Written under the shard lock; `fired` is also stored (release) after a `user` callback
   /// returned without the lock, and read (acquire) by a deregistering thread waiting for it.
   std::atomic<phase> m_phase{phase::idle};

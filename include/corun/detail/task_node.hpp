@@ -338,17 +338,19 @@ void name_task(task_node& child, std::string name);
 /// joiner from the joined task's state word (clearing WAITING) unless the task completed first,
 /// and schedules it; the joiner then sees `cancelled`. Lives in the join awaiter.
 struct join_wake : cancel_registration {
+  // Built on every join's `co_await`: the fields without initialisers are written only when the
+  // join suspends (join_suspend, leave_stack), before anything reads them.
   join_wake() noexcept : cancel_registration(nullptr, &fire, kind::waker) {}
-  task_node* joinee = nullptr;
-  task_node* joiner = nullptr;
+  task_node* joinee;
+  task_node* joiner;
   std::coroutine_handle<> handle;
   /// The joined task's completion resumed the joiner (then it relied on it, see
   /// `joined_while_waiting`). Written before the joiner registers, or by whoever wakes it.
   bool registered = false;
-  /// `leave_stack` only: the wake-up one level down the chain of inline joins.
-  join_wake* below = nullptr;
   /// False for a join that must not be interrupted by the joiner's cancellation (`shield`).
   bool wake_on_cancel = true;
+  /// `leave_stack` only: the wake-up one level down the chain of inline joins.
+  join_wake* below;
   static void fire(cancel_registration& r) noexcept;
 };
 
@@ -370,7 +372,7 @@ void leave_stack(task_node& self) noexcept;
 /// cancellation, such as `this_task::sleep_forever`).
 struct task_wake : cancel_registration {
   task_wake() noexcept : cancel_registration(nullptr, &fire, kind::waker) {}
-  task_node* task = nullptr;
+  task_node* task;  // set with `handle` before registering
   std::coroutine_handle<> handle;
   static void fire(cancel_registration& r) noexcept;
 };

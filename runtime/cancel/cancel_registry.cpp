@@ -14,6 +14,7 @@
 //     After a user callback the scan restarts from the head (the list may have changed).
 #include "corun/detail/cancel_registration.hpp"
 #include "corun/detail/config.hpp"
+#include "corun/detail/spin_lock.hpp"
 #include "corun/detail/task_node.hpp"
 
 #include <atomic>
@@ -23,27 +24,9 @@
 
 namespace corun::detail {
 
-/// A test-and-test-and-set lock: registering and deregistering a waiter is on the path of every
-/// join that suspends, and an uncontended `std::mutex` costs two RMWs where this costs one.
-class shard_lock {
- public:
-  void lock() noexcept {
-    // Acquire: the critical section sees the previous holder's writes.
-    while (m_held.exchange(true, std::memory_order_acquire)) {
-      while (m_held.load(std::memory_order_relaxed)) {
-        std::this_thread::yield();
-      }
-    }
-  }
-  // Release: publishes the critical section to the next holder.
-  void unlock() noexcept { m_held.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> m_held{false};
-};
-
 struct alignas(cache_line) cancel_shard {
-  shard_lock lock;
+  /// Registering and deregistering a waiter is on the path of every join that suspends.
+  spin_lock lock;
   std::atomic<cancel_registration*> head{nullptr};
 };
 
@@ -153,7 +136,10 @@ void deregister_cancel(cancel_registration& r) noexcept {
   }
   {
     const std::lock_guard lock(shard->lock);
-    const cancel_registration::phase phase = r.m_phase.load(std::memory_order_relaxed);
+    // Acquire, not relaxed, although under the lock: a `user` callback's `fired` is stored
+    // after the canceller dropped the lock, and it is that store which orders the canceller's
+    // last reads of `r` (its `invoke`, the callback's captures) before our caller reuses `r`.
+    const cancel_registration::phase phase = r.m_phase.load(std::memory_order_acquire);
     if (phase == cancel_registration::phase::registered) {
       unlink(r);
       r.m_phase.store(cancel_registration::phase::idle, std::memory_order_relaxed);

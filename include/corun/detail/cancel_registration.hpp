@@ -51,7 +51,8 @@ struct cancel_registration {
   /// canceller before it publishes `running`.
   const void* m_runner;
   /// Written under the shard lock; `fired` is also stored (release) after a `user` callback
-  /// returned without the lock, and read (acquire) by a deregistering thread waiting for it.
+  /// returned without the lock, so a deregistering thread reads it with acquire, both under
+  /// the lock and while waiting for the callback.
   std::atomic<phase> m_phase{phase::idle};
 };
 

@@ -85,6 +85,14 @@ const char* describe_wait(wait_kind kind) noexcept {
       return "yielded";
     case wait_kind::cancel:
       return "sleeping until cancelled";
+    case wait_kind::sleep:
+      return "sleeping";
+    case wait_kind::lock:
+      return "waiting for a lock or semaphore";
+    case wait_kind::event:
+      return "waiting for an event";
+    case wait_kind::channel:
+      return "waiting on a channel";
     case wait_kind::none:
       break;
   }

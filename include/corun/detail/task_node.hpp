@@ -130,7 +130,17 @@ enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 
 /// What a suspended task waits for, as `runtime::dump_tasks` shows it (kept only when the
 /// runtime tracks tasks).
-enum class wait_kind : std::uint8_t { none, join, children, yield, cancel };
+enum class wait_kind : std::uint8_t {
+  none,
+  join,
+  children,
+  yield,
+  cancel,
+  sleep,    // a timer
+  lock,     // async_mutex, async_semaphore
+  event,    // async_event
+  channel,  // a channel's send or recv
+};
 
 struct join_wake;
 

@@ -2,6 +2,7 @@
 /// Umbrella header: everything public in corun.
 #pragma once
 
+#include "corun/async_event.hpp"       // IWYU pragma: export
 #include "corun/cancel.hpp"            // IWYU pragma: export
 #include "corun/cancel_and_await.hpp"  // IWYU pragma: export
 #include "corun/cancelled.hpp"         // IWYU pragma: export

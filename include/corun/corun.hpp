@@ -17,5 +17,7 @@
 #include "corun/task_group.hpp"        // IWYU pragma: export
 #include "corun/task_local.hpp"        // IWYU pragma: export
 #include "corun/this_task.hpp"         // IWYU pragma: export
+#include "corun/time.hpp"              // IWYU pragma: export
+#include "corun/timeout.hpp"           // IWYU pragma: export
 #include "corun/when_all.hpp"          // IWYU pragma: export
 #include "corun/when_any.hpp"          // IWYU pragma: export

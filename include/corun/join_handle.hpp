@@ -15,6 +15,8 @@
 namespace corun {
 
 namespace detail {
+class deadline_timer;
+
 [[nodiscard]] inline std::exception_ptr exception_of(task_node& node) noexcept {
   if (!node.done() || node.outcome() != task_outcome::error) {
     return nullptr;
@@ -82,6 +84,8 @@ class task_handle {
   explicit task_handle(detail::task_node* owned) noexcept : m_node(owned) {}
 
  private:
+  friend class detail::deadline_timer;
+
   [[nodiscard]] detail::task_node& node() const {
     if (m_node == nullptr) {
       throw std::logic_error("corun: use of an empty corun::task_handle");

@@ -8,7 +8,9 @@
 
 #include "corun/detail/owned_call.hpp"
 #include "corun/detail/task_node.hpp"
+#include "corun/detail/timer_entry.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -51,6 +53,12 @@ struct runtime_options {
   /// Keep a registry of live tasks for `runtime::dump_tasks`. Costs two short locks and a small
   /// allocation per task, so it is off by default; switch it on to debug hangs.
   bool track_tasks = false;
+  /// Run the runtime's clock in virtual time (for tests): it starts at the real time and moves
+  /// only by `runtime::advance`, or, when every worker is idle and timers are pending, by
+  /// jumping to the earliest deadline, so `sleep_for(1h)` returns at once with `now()` an hour
+  /// later. Timers fire in (deadline, arming order), so a program's wake-ups come in the same
+  /// order every run.
+  bool virtual_time = false;
 };
 
 /// Counters of a runtime since it started; each is a sum of per-worker relaxed counters, so a
@@ -138,6 +146,13 @@ class runtime {
   /// The same as JSON: `{"untracked":N,"tasks":[{"id","name","parent","in_group","state",
   /// "awaiting"}]}` (`parent`/`awaiting` null when none), for tools.
   void dump_tasks_json(std::ostream& out) const;
+
+  /// The runtime's clock (include/corun/time.hpp). Callable from any thread.
+  [[nodiscard]] detail::clock_time now() const noexcept;
+  /// Virtual time only: moves the clock forward by `d` and fires every timer that came due,
+  /// from the calling thread. `std::logic_error` on a runtime with real time. Callable from any
+  /// thread, also from a task.
+  void advance(std::chrono::nanoseconds d);
 
  private:
   std::unique_ptr<detail::runtime_core> m_core;

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
+#include <ctime>
 
 namespace corun::detail {
 
@@ -22,6 +24,18 @@ inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected)
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the kernel takes the raw word
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr,
           nullptr, 0);
+}
+
+/// Sleeps while `*word == expected`, for at most `timeout` (may wake early; callers loop).
+inline void futex_wait_for(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                           std::chrono::nanoseconds timeout) noexcept {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  timespec relative{};
+  relative.tv_sec = static_cast<time_t>(seconds.count());
+  relative.tv_nsec = static_cast<long>((timeout - seconds).count());
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the kernel takes the raw word
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
+          &relative, nullptr, 0);
 }
 
 /// Wakes up to `count` threads sleeping on `word`.

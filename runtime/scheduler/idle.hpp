@@ -79,6 +79,12 @@ class idle {
   /// now counted as searching. False: a waker already took it; its wake-up is on the way.
   [[nodiscard]] bool cancel_park(std::size_t worker);
 
+  /// True if every worker is asleep or about to be (virtual time jumps only then).
+  [[nodiscard]] bool nobody_awake() const noexcept {
+    // seq_cst: ordered with the transitions to parked and the wake-ups.
+    return unparked(m_state.load(std::memory_order_seq_cst)) == 0;
+  }
+
   /// Takes every sleeper off the list (shutdown); the caller wakes them.
   [[nodiscard]] std::vector<std::size_t> take_all_sleepers();
 

@@ -123,7 +123,8 @@ std::size_t worker_count(std::size_t requested) {
 runtime_core::runtime_core(runtime_options options)
     : m_options(std::move(options)),
       m_root(new root_scope(m_options.on_unhandled_exception)),
-      m_idle(worker_count(m_options.workers)) {
+      m_idle(worker_count(m_options.workers)),
+      m_timers(m_options.virtual_time) {
   const std::size_t count = worker_count(m_options.workers);
   m_options.workers = count;
   if (m_options.track_tasks) {
@@ -155,6 +156,52 @@ runtime_core::~runtime_core() {
   }
   m_root->detach_runtime();  // step 5
   m_root->release();
+}
+
+clock_time runtime_core::take_timer_service(std::size_t worker) noexcept {
+  if (m_timers.empty()) {
+    return clock_time::max();
+  }
+  std::size_t expected = no_server;
+  // seq_cst: step 3's handshake; the deadline is read after the service is taken.
+  if (!m_timer_service.compare_exchange_strong(expected, worker, std::memory_order_seq_cst)) {
+    return clock_time::max();
+  }
+  const clock_time deadline = m_timers.next_deadline();
+  if (deadline == clock_time::max()) {
+    drop_timer_service(worker);
+  }
+  return deadline;
+}
+
+void runtime_core::drop_timer_service(std::size_t worker) noexcept {
+  std::size_t expected = worker;
+  // Relaxed: the next server rereads the queue itself (seq_cst).
+  m_timer_service.compare_exchange_strong(expected, no_server, std::memory_order_relaxed);
+}
+
+void runtime_core::timers_changed() noexcept {
+  if (m_timers.is_virtual()) {
+    return;  // nobody sleeps on a virtual deadline
+  }
+  // seq_cst: step 3's handshake; the armer published the deadline first.
+  const std::size_t server = m_timer_service.load(std::memory_order_seq_cst);
+  if (server != no_server) {
+    m_workers[server]->kick();
+    return;
+  }
+  if (const std::size_t sleeper = m_idle.worker_to_wake(); sleeper != idle::nobody) {
+    wake(sleeper);
+  }
+}
+
+bool runtime_core::jump_virtual_time() noexcept {
+  const std::lock_guard lock(m_jump_lock);
+  if (!m_idle.nobody_awake() || any_visible_work() || !m_timers.advance_to_next()) {
+    return false;
+  }
+  m_timers.fire_due();
+  return true;
 }
 
 void runtime_core::schedule(task_node& node) {
@@ -260,6 +307,17 @@ std::size_t runtime::workers() const noexcept { return m_core->options().workers
 const std::string& runtime::name() const noexcept { return m_core->options().name; }
 
 runtime_stats runtime::stats() const { return m_core->stats(); }
+
+detail::clock_time runtime::now() const noexcept { return m_core->timers().now(); }
+
+void runtime::advance(std::chrono::nanoseconds d) {
+  detail::timer_queue& timers = m_core->timers();
+  if (!timers.is_virtual()) {
+    throw std::logic_error("corun: runtime::advance needs runtime_options::virtual_time");
+  }
+  timers.advance(d);
+  timers.fire_due();
+}
 
 void runtime::dump_tasks(std::ostream& out) const {
   detail::task_tracker* tracker = m_core->tracker();

@@ -8,6 +8,7 @@
 #include "scheduler/root_scope.hpp"
 #include "scheduler/tsan.hpp"
 #include "scheduler/worker.hpp"
+#include "time/timer_queue.hpp"
 #include "trace/task_tracker.hpp"
 
 #include <concurrentqueue/concurrentqueue.h>
@@ -15,10 +16,26 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace corun::detail {
 
+/// Timers (runtime/time/timer_queue.hpp) need no thread of their own:
+///  1. A worker that runs dry, and every worker at every 61st pick, fires the due timers.
+///  2. A worker about to sleep with timers pending takes the timer service (one worker at a
+///     time, `m_timer_service`) and sleeps only until the earliest deadline; then it leaves
+///     `park` and fires them from its loop. The others sleep without a deadline.
+///  3. Arming a deadline earlier than every other one (`timers_changed`) kicks the serving
+///     worker, so it sleeps until the new deadline instead; if nobody serves, it wakes a sleeper
+///     (unless a worker searches: that one will serve when it parks). The server takes the
+///     service, then reads the earliest deadline; the armer publishes the deadline, then reads
+///     the server (all seq_cst): one of them sees the other.
+///  4. Virtual time never sleeps on a deadline: the last worker to fall asleep moves the clock
+///     to the earliest deadline and fires it (worker::park). Two workers may both think they
+///     are the last (both published parking before either looked), so jumps are serialised
+///     by `m_jump_lock` and each rechecks the queues under it: the tasks the previous jump
+///     woke are on a deque by then, and time does not move again until they ran.
 class runtime_core {
  public:
   explicit runtime_core(runtime_options options);
@@ -66,6 +83,18 @@ class runtime_core {
   }
 
   [[nodiscard]] idle& idle_state() noexcept { return m_idle; }
+  [[nodiscard]] timer_queue& timers() noexcept { return m_timers; }
+  /// Step 2: the deadline `worker` may sleep until (taking the service), or
+  /// `clock_time::max()` if no timer is pending or another worker serves.
+  [[nodiscard]] clock_time take_timer_service(std::size_t worker) noexcept;
+  /// Step 2, after waking: gives the service up (if `worker` holds it).
+  void drop_timer_service(std::size_t worker) noexcept;
+  /// Step 3: call after `timer_queue::arm` returned true.
+  void timers_changed() noexcept;
+  /// Step 4, from a worker that published it is parking and found no work: if every worker
+  /// is parked and no work is queued anywhere, moves virtual time to the earliest deadline
+  /// and fires what came due. True if it did.
+  [[nodiscard]] bool jump_virtual_time() noexcept;
   /// The live-task registry, or null unless `runtime_options::track_tasks`.
   [[nodiscard]] task_tracker* tracker() const noexcept { return m_tracker.get(); }
   [[nodiscard]] root_scope& root() const noexcept { return *m_root; }
@@ -90,6 +119,11 @@ class runtime_core {
   /// `task_node::m_next`, taken whole, so there is no ABA).
   std::atomic<task_node*> m_woken{nullptr};
   std::vector<std::unique_ptr<worker>> m_workers;
+  timer_queue m_timers;
+  /// The worker sleeping until the earliest deadline, or `no_server`.
+  static constexpr std::size_t no_server = ~std::size_t{0};
+  std::atomic<std::size_t> m_timer_service{no_server};
+  std::mutex m_jump_lock;
 };
 
 }  // namespace corun::detail

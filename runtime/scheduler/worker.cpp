@@ -7,7 +7,9 @@
 //     half the workers search at once) and try to steal from every other worker, starting at a
 //     random victim, for a few rounds.
 //  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping; with
-//     light pushes it first runs the heavy side of the asymmetric barrier.
+//     light pushes it first runs the heavy side of the asymmetric barrier. With timers pending,
+//     one parked worker sleeps only until the earliest deadline (runtime_core.hpp, "Timers");
+//     running workers fire due timers when they run dry and every 61st pick.
 //  4. On shutdown the runtime sets the stop flag only after every task completed, then wakes
 //     everybody; a worker exits when it finds the flag set and nothing to run.
 //
@@ -32,6 +34,7 @@
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
 #include "scheduler/task_extras.hpp"
+#include "time/timer_queue.hpp"
 
 #include <pthread.h>
 
@@ -129,10 +132,41 @@ void worker::unpark() noexcept {
   futex_wake(&m_unparked, 1);
 }
 
+void worker::kick() noexcept {
+  std::uint32_t expected = 0;
+  // Relaxed: a kick carries no data; the sleeper rereads the timer queue (seq_cst) itself. An
+  // unpark already pending makes the kick unnecessary.
+  if (m_unparked.compare_exchange_strong(expected, kick_mark, std::memory_order_relaxed)) {
+    futex_wake(&m_unparked, 1);
+  }
+}
+
 void worker::wait_for_unpark() noexcept {
-  // Acquire: pairs with `unpark`.
-  while (m_unparked.exchange(0, std::memory_order_acquire) == 0) {
+  // Acquire: pairs with `unpark`. A stale kick is dropped: a wake-up is on its way.
+  while (m_unparked.exchange(0, std::memory_order_acquire) != unpark_mark) {
     futex_wait(&m_unparked, 0);
+  }
+}
+
+worker::wake_reason worker::wait_until(clock_time deadline) noexcept {
+  for (;;) {
+    // Acquire: pairs with `unpark`.
+    const std::uint32_t mark = m_unparked.exchange(0, std::memory_order_acquire);
+    if (mark == unpark_mark) {
+      return wake_reason::unparked;
+    }
+    if (mark == kick_mark) {
+      return wake_reason::kicked;
+    }
+    if (deadline == clock_time::max()) {
+      futex_wait(&m_unparked, 0);
+      continue;
+    }
+    const clock_time now = m_core.timers().now();
+    if (now >= deadline) {
+      return wake_reason::timed_out;
+    }
+    futex_wait_for(&m_unparked, 0, deadline - now);
   }
 }
 
@@ -149,6 +183,9 @@ void worker::run() {
   for (;;) {
     task_node* node = next_task();
     if (node == nullptr) {
+      if (m_core.timers().maybe_due() && m_core.timers().fire_due() != 0) {
+        continue;  // what the timers woke is on our deque now
+      }
       node = search();
     }
     if (node != nullptr) {
@@ -173,6 +210,9 @@ void worker::run() {
 
 task_node* worker::next_task() {
   if (++m_tick % fairness_interval == 0) {
+    if (m_core.timers().maybe_due()) {
+      m_core.timers().fire_due();  // timers are served between task steps, also under load
+    }
     if (task_node* node = m_core.pop_injected()) {
       return node;
     }
@@ -267,9 +307,36 @@ void worker::park() {
       m_searching = true;
       return;
     }
+    wait_for_unpark();
+    m_searching = true;
+    return;
   }
-  wait_for_unpark();
-  // Woken workers are counted as searching by whoever woke them (idle.hpp, step 5).
+  timer_queue& timers = m_core.timers();
+  if (timers.is_virtual()) {
+    // Virtual time moves only when every worker sleeps: the last to fall asleep jumps the clock
+    // to the earliest deadline and fires what is due (runtime_core.hpp, "Timers").
+    if (m_core.jump_virtual_time()) {
+      if (m_core.idle_state().cancel_park(m_index)) {
+        m_searching = true;
+        return;
+      }
+    }
+    wait_for_unpark();
+    m_searching = true;
+    return;
+  }
+  const clock_time deadline = m_core.take_timer_service(m_index);
+  const wake_reason reason = wait_until(deadline);
+  if (deadline != clock_time::max()) {
+    m_core.drop_timer_service(m_index);
+  }
+  // Kicked or timed out: leave the park and fire the due timers from the loop, unless a
+  // waker already took us off the sleepers (then its wake-up is on the way).
+  if (reason != wake_reason::unparked && !m_core.idle_state().cancel_park(m_index)) {
+    wait_for_unpark();
+  }
+  // Woken workers are counted as searching by whoever woke them (idle.hpp, step 5), and a
+  // worker that took itself off the sleepers by `cancel_park`.
   m_searching = true;
 }
 

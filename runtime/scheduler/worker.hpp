@@ -4,6 +4,7 @@
 
 #include "corun/detail/config.hpp"
 #include "corun/detail/task_node.hpp"
+#include "corun/detail/timer_entry.hpp"
 
 #include "scheduler/chase_lev_deque.hpp"
 
@@ -56,6 +57,9 @@ class worker {
   [[nodiscard]] bool maybe_has_work() const noexcept { return m_deque.maybe_nonempty(); }
   /// Any thread: ends this worker's sleep.
   void unpark() noexcept;
+  /// Any thread: wakes this worker if it sleeps, without taking it off the sleepers: it then
+  /// leaves `park` by itself to look at the timers (an earlier deadline was armed).
+  void kick() noexcept;
 
   /// Owner: `child`, a child of the task `parent`, completed on this worker and did not count
   /// itself off `parent` (see "Deferred completion counts" in worker.cpp). Returns `parent` if
@@ -114,6 +118,10 @@ class worker {
   void stop_searching() noexcept;
   void park();
   void wait_for_unpark() noexcept;
+  enum class wake_reason : std::uint8_t { unparked, kicked, timed_out };
+  /// Sleeps until unparked, kicked, or `deadline` on the runtime clock (`clock_time::max()`:
+  /// no deadline).
+  [[nodiscard]] wake_reason wait_until(clock_time deadline) noexcept;
   void execute(task_node& node) noexcept;
   void run_from(std::coroutine_handle<> h) noexcept;
   /// Counts the deferred completions off their parent; completes the parent if they were its
@@ -135,7 +143,10 @@ class worker {
   std::uint32_t m_tick = 0;
   std::uint64_t m_rng;
   bool m_searching = false;
-  /// 1 once a waker has ended (or will end) this worker's sleep; futex word.
+  /// Futex word: `unpark_mark` once a waker has ended (or will end) this worker's sleep,
+  /// `kick_mark` when an earlier timer deadline was armed while it slept until a later one.
+  static constexpr std::uint32_t unpark_mark = 1;
+  static constexpr std::uint32_t kick_mark = 2;
   alignas(cache_line) std::atomic<std::uint32_t> m_unparked{0};
   std::thread m_thread;
 };

@@ -58,8 +58,8 @@
 ///     `cancelled` and other failures propagate: cancel_shield.cpp: the four "cancel_and_await:
 ///     ..." cases; here: "cancel_and_await: a task that ignores the cancel and returns a value ends
 ///     it quietly".
-///   - the `(task_handle&)` overload: here: "cancel_and_await: accepts a task_handle" (SKIPPED: the
-///     overload does not exist, see the test).
+///   - the `(task_handle&)` overload: here: the three "cancel_and_await: a task_handle ..." cases
+///     and "task_handle::wait: many waiters, ...".
 /// §2 completion beats cancellation
 ///   - a delivered value is returned to a cancelled joiner: cancel_tokens.cpp: "a cancelled joiner
 ///     still gets a value that was already delivered"; seeds: "seed 003 wait(fut): ...".
@@ -401,11 +401,120 @@ TEST_SUITE("api_rows") {
     CHECK(ignored.load());
   }
 
-  // BUG (API.md section 2 lists `cancel_and_await(join_handle<T>&) / (task_handle&)`):
-  // include/corun/cancel_and_await.hpp declares only `cancel_and_await(join_handle<T>&)`, so
-  // `corun::cancel_and_await(h)` with a `corun::task_handle h` does not compile.
-  TEST_CASE("cancel_and_await: accepts a task_handle" * doctest::skip()) {
-    CHECK(cancel_and_await_takes_task_handle);
+  TEST_CASE("cancel_and_await: a task_handle overload, with several callers waiting at once") {
+    static_assert(cancel_and_await_takes_task_handle);
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      std::atomic<bool> started{false};
+      std::atomic<bool> cleanup_ran{false};
+      std::atomic<int> returned{0};
+      corun::runtime rt(with_workers(workers));
+      auto target = rt.spawn([&]() -> task<void> {
+        try {
+          started.store(true);
+          co_await corun::this_task::sleep_forever();
+        } catch (const corun::cancelled&) {
+          cleanup_ran.store(true);
+          throw;
+        }
+      });
+      const corun::task_handle shared = target;
+      REQUIRE(wait_until_set(started));
+      // Three tasks cancel and await the same task through copies of one handle; none of them
+      // sees the cancellation it asked for, and each returns only once the target ended.
+      std::vector<corun::join_handle<void>> callers;
+      for (int i = 0; i < 3; ++i) {
+        callers.push_back(rt.spawn([&, copy = shared]() mutable -> task<void> {
+          co_await corun::cancel_and_await(copy);
+          CHECK(copy.done());
+          CHECK(cleanup_ran.load());
+          returned.fetch_add(1);
+        }));
+      }
+      for (auto& c : callers) {
+        c.get();
+      }
+      CHECK(returned.load() == 3);
+      CHECK(target.cancelled());
+    }
+  }
+
+  TEST_CASE("cancel_and_await: a task_handle whose task failed rethrows the failure") {
+    std::atomic<bool> go{false};
+    corun::runtime rt(with_workers(2));
+    auto failing = rt.spawn([&]() -> task<void> {
+      // Ignores cancellation and fails once released.
+      co_await stubborn_until(go, 0);
+      throw test_error(9);
+    });
+    corun::task_handle handle = failing;
+    auto caller = rt.spawn([&]() -> task<int> {
+      try {
+        co_await corun::cancel_and_await(handle);
+      } catch (const test_error& e) {
+        co_return e.id();
+      }
+      co_return -1;
+    });
+    go.store(true);
+    CHECK(caller.get() == 9);
+  }
+
+  TEST_CASE("cancel_and_await: a task_handle waiter that is cancelled itself gets its own cancel") {
+    std::atomic<bool> waiting{false};
+    std::atomic<bool> release{false};
+    std::string own_reason;
+    corun::runtime rt(with_workers(2));
+    auto stubborn = rt.spawn(stubborn_until(release, 1));
+    corun::task_handle handle = stubborn;
+    auto caller = rt.spawn([&]() -> task<void> {
+      waiting.store(true);
+      try {
+        co_await corun::cancel_and_await(handle);
+      } catch (const corun::cancelled& c) {
+        own_reason = c.message();
+        throw;
+      }
+    });
+    REQUIRE(wait_until_set(waiting));
+    caller.cancel("caller goes away");
+    CHECK(wait_until_done(caller));
+    CHECK_THROWS_AS(caller.get(), corun::task_cancelled);
+    CHECK(own_reason == "caller goes away");
+    CHECK_FALSE(stubborn.done());  // the caller did not wait for it once cancelled
+    release.store(true);
+    CHECK(stubborn.get() == 1);
+  }
+
+  TEST_CASE("task_handle::wait: many waiters, completion racing the waits, nothing lost") {
+    const int rounds = static_cast<int>(scaled(300, 30));
+    for (int round = 0; round < rounds; ++round) {
+      CAPTURE(round);
+      std::atomic<int> woke{0};
+      std::atomic<bool> go{false};
+      corun::runtime rt(with_workers(2));
+      auto target = rt.spawn([&]() -> task<int> {
+        co_await yield_until(go);
+        co_return 5;
+      });
+      const corun::task_handle handle = target;
+      std::vector<corun::join_handle<void>> waiters;
+      for (int i = 0; i < 6; ++i) {
+        waiters.push_back(rt.spawn([&, copy = handle]() -> task<void> {
+          co_await copy.wait();
+          CHECK(copy.done());
+          woke.fetch_add(1);
+        }));
+        if (i == 2) {
+          go.store(true);  // the target completes while the others are still arriving
+        }
+      }
+      for (auto& w : waiters) {
+        w.get();
+      }
+      CHECK(woke.load() == 6);
+      CHECK(target.get() == 5);  // wait() did not take the result
+    }
   }
 
   TEST_CASE(

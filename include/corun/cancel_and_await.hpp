@@ -28,4 +28,18 @@ task<void> cancel_and_await(join_handle<T>& handle) {
   }
 }
 
+/// Cancels the task of `handle` and waits for it to finish, as the `join_handle` overload does,
+/// without taking its result (a `task_handle` may have copies, and any number of tasks may
+/// wait at once). If the task failed, its exception is rethrown (and counts as observed); if
+/// it ended cancelled or with a value, this returns normally.
+inline task<void> cancel_and_await(task_handle& handle) {
+  if (!handle.done()) {
+    handle.cancel("cancel_and_await");
+    co_await handle.wait();
+  }
+  if (handle.failed()) {
+    handle.rethrow();
+  }
+}
+
 }  // namespace corun

@@ -5,6 +5,7 @@
 
 #include "corun/detail/promise.hpp"
 #include "corun/detail/task_node.hpp"
+#include "corun/detail/waiter.hpp"
 
 #include <coroutine>
 #include <cstdint>
@@ -16,6 +17,12 @@ namespace corun {
 
 namespace detail {
 class deadline_timer;
+
+// task_handle::wait (runtime/scheduler/done_waiters.cpp).
+[[nodiscard]] bool done_wait_ready(task_node& node);
+[[nodiscard]] bool done_wait_suspend(task_node& node, waiter& w,
+                                     std::coroutine_handle<> h) noexcept;
+void done_wait_resumed(task_node& node, waiter& w);
 
 [[nodiscard]] inline std::exception_ptr exception_of(task_node& node) noexcept {
   if (!node.done() || node.outcome() != task_outcome::error) {
@@ -79,6 +86,28 @@ class task_handle {
   [[nodiscard]] std::uint64_t id() const { return node().id(); }
   /// The name given at spawn (empty if none).
   [[nodiscard]] std::string name() const { return node().name(); }
+
+  /// Awaitable returned by `wait()`.
+  class [[nodiscard("co_await the wait")]] wait_awaiter {
+   public:
+    explicit wait_awaiter(detail::task_node& node) noexcept : m_node(&node) {}
+    [[nodiscard]] bool await_ready() { return detail::done_wait_ready(*m_node); }
+    [[nodiscard]] bool await_suspend(std::coroutine_handle<> h) noexcept {
+      return detail::done_wait_suspend(*m_node, m_waiter, h);  // nothing may follow
+    }
+    void await_resume() { detail::done_wait_resumed(*m_node, m_waiter); }
+
+   private:
+    detail::task_node* m_node;
+    detail::waiter m_waiter;
+  };
+
+  /// Waits until the task (and all its children) completed, without taking or rethrowing its
+  /// result: look at `cancelled()`, `failed()`, `exception()` or `rethrow()` afterwards. Any
+  /// number of tasks may wait on copies of a handle at once. A suspension point: throws
+  /// `corun::cancelled` if the waiting task is cancelled before the task completed. The handle
+  /// must stay alive while the wait is suspended. Inside a corun task only.
+  [[nodiscard]] wait_awaiter wait() const { return wait_awaiter(node()); }
 
   /// Adopts a reference the caller already owns.
   explicit task_handle(detail::task_node* owned) noexcept : m_node(owned) {}

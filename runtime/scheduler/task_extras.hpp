@@ -2,7 +2,9 @@
 /// Cold per-task data, allocated only for tasks that need it (a name, adopted failures).
 #pragma once
 
+#include "corun/detail/spin_lock.hpp"
 #include "corun/detail/task_node.hpp"
+#include "corun/detail/waiter.hpp"
 
 #include <exception>
 #include <mutex>
@@ -23,7 +25,16 @@ struct task_extras {
   task_node* live_prev = nullptr;
   task_node* live_next = nullptr;
   bool tracked = false;
+  /// Tasks waiting for this one to complete without taking its result (`task_handle::wait`);
+  /// see runtime/scheduler/done_waiters.cpp.
+  spin_lock done_lock;
+  waiter_queue done_waiters;  // guarded by done_lock
+  bool done_drained = false;  // guarded by done_lock
 };
+
+/// The completer saw DONE_WAITERS: wakes every task waiting in `task_handle::wait`, then drops
+/// the reference that came with the bit (which may destroy `node`).
+void drain_done_waiters(task_node& node) noexcept;
 
 /// The task's extras, created on first use (thread-safe).
 task_extras& ensure_extras(task_node& node);

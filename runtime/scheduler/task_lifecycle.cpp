@@ -227,6 +227,10 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     }
     if ((prev & ~task_node::flag_bits) == task_node::one_ref) {
       dispose(*node);
+    } else if (CORUN_UNLIKELY((prev & task_node::done_waiters_bit) != 0)) {
+      // The reference that came with the bit kept the task alive until here; the drain drops
+      // it, so `node` is not touched afterwards.
+      drain_done_waiters(*node);
     }
     // Step 4 (skipped when the parent is the joiner: see joined_while_waiting). A task parent
     // is told through this worker's deferred count (worker.cpp).

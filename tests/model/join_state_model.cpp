@@ -58,8 +58,8 @@ constexpr std::uint32_t waiting_bit = 2;
 constexpr std::uint32_t cancellable_bit = 4;
 constexpr std::uint32_t cancel_seen_bit = 8;
 constexpr std::uint32_t inline_bit = 16;
-constexpr std::uint32_t flag_bits = 31;
-constexpr std::uint32_t one_ref = 32;
+constexpr std::uint32_t flag_bits = 63;  // as in task_node.hpp (bit 5, DONE_WAITERS, unused here)
+constexpr std::uint32_t one_ref = 64;
 // task_node::pending_bias (2^48 in the runtime; any value larger than the children count).
 constexpr std::int64_t pending_bias = 1000;
 

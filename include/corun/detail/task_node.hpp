@@ -173,7 +173,10 @@ class task_node : public scope_node {
   //   bit 4      INLINE       the joiner runs this task inline on its own stack and registered
   //                           no cancel wake-up; if the task suspends, it registers one for the
   //                           joiner first (`leave_stack`)
-  //   bits 5..31 REFS         one for the running body, one per handle (join_handle and every
+  //   bit 5      DONE_WAITERS tasks wait in the extras' `done_waiters` (`task_handle::wait`); set
+  //                           together with one extra reference, which the completer holds
+  //                           while it wakes them and then drops (done_waiters.cpp)
+  //   bits 6..31 REFS         one for the running body, one per handle (join_handle and every
   //                           task_handle copy), one per child holding a deferred failure
   //                           report, one per cancel_token
   static constexpr std::uint32_t done_bit = 1;
@@ -181,8 +184,9 @@ class task_node : public scope_node {
   static constexpr std::uint32_t cancellable_bit = 4;
   static constexpr std::uint32_t cancel_seen_bit = 8;
   static constexpr std::uint32_t inline_bit = 16;
-  static constexpr std::uint32_t flag_bits = 31;
-  static constexpr std::uint32_t one_ref = 32;
+  static constexpr std::uint32_t done_waiters_bit = 32;
+  static constexpr std::uint32_t flag_bits = 63;
+  static constexpr std::uint32_t one_ref = 64;
   /// `m_pending` starts here so that children completing before the body ends never bring it to
   /// zero; the body then adds `spawned - pending_bias`.
   static constexpr std::int64_t pending_bias = std::int64_t{1} << 48;

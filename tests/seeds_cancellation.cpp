@@ -668,22 +668,205 @@ TEST_SUITE("seeds") {
   }
 
   // Seed 003, producer/consumer, "propagate the exception through the queue" (HellBrokeLoose):
-  // the producer hands its error to the consumer through the queue. Needs a queue:
-  // needs channel<T> (issue 4) — `close(std::exception_ptr)`, rethrown by `recv` after draining.
+  // the producer hands its error to the consumer through the queue. corun: the producer closes
+  // the channel with its error (`close(std::exception_ptr)`); the consumer handles every item
+  // sent before the failure, then its `recv` rethrows the error, also when it was already
+  // waiting on the queue: it does not wait forever. As in the seed, the producer fails with
+  // ValueError(3) (here `test_error(3)`) after producing 1 and 2.
   TEST_CASE(
       "seed 003 producer/consumer: the producer's error reaches the consumer through the "
-      "queue" *
-      doctest::skip()) {
-    FAIL("needs channel<T> (issue 4)");
+      "queue") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::channel<int> queue(1);
+      std::vector<int> handled;
+      int caught = -1;
+      bool ended_normally = false;
+      corun::runtime rt(with_workers(workers));
+      rt.block_on([&]() -> task<void> {
+        auto producer = corun::spawn([&]() -> task<void> {
+          for (int i = 1;; ++i) {
+            try {
+              if (i % 3 == 0) {
+                // The consumer is waiting on the queue when the failure happens.
+                while (queue.waiting_receivers() == 0) {
+                  co_await corun::this_task::yield();
+                }
+                throw test_error(i);
+              }
+              co_await queue.send(i);  // `await queue.put(new_work)`
+            } catch (const std::exception&) {
+              queue.close(std::current_exception());  // `await queue.put(HellBrokeLoose(e))`
+              break;
+            }
+          }
+        });
+        auto consumer = corun::spawn([&]() -> task<void> {
+          for (;;) {
+            try {
+              const std::optional<int> work = co_await queue.recv();
+              if (!work) {
+                ended_normally = true;  // closed without an error: not what happens here
+                break;
+              }
+              handled.push_back(*work);
+            } catch (const test_error& e) {
+              caught = e.id();  // "Consumer caught exception: ValueError: 3"
+              break;
+            }
+          }
+        });
+        co_await producer;
+        co_await consumer;
+      }());
+      CHECK(handled == std::vector<int>{1, 2});
+      CHECK(caught == 3);
+      CHECK_FALSE(ended_normally);
+      CHECK(queue.is_closed());
+    }
   }
 
   // Seed 003, asyncio.Queue.put: "Why does it add an except: to wake up the next in line?" Two
   // putters wait on a full queue; get_nowait() frees a slot and wakes putter 1, which is
-  // cancelled before it runs; putter 2 must get the slot. Needs a queue:
-  // needs channel<T> (issue 4) — a waiter woken and cancelled at once passes its wake-up on.
-  TEST_CASE("seed 003 queue put race: a putter woken and cancelled at once passes the slot on" *
-            doctest::skip()) {
-    FAIL("needs channel<T> (issue 4)");
+  // cancelled before it runs; putter 2 must get the slot. corun's channel claims a waiter
+  // before it hands it anything, and exactly one of the channel and the cancel claims it:
+  //  - the cancel first (putter 1 is still queued): it throws `cancelled` without putting, and
+  //    get_nowait() skips it and moves putter 2's item into the freed slot (asyncio's answer,
+  //    with no `except:` needed in the putter);
+  //  - get_nowait() first (the seed's order): putter 1's item is already in the queue when the
+  //    cancel comes, so its put returns (completion beats cancellation; the cancel shows at its
+  //    next suspension point) and putter 2 keeps waiting for the next free slot.
+  // Either way the freed slot is taken at once and no item is lost or put twice.
+  TEST_CASE("seed 003 queue put race: a putter woken and cancelled at once passes the slot on") {
+    // Waits (on this thread) until `done()` holds, for at most a minute.
+    auto wait_until_true = [](auto done) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      while (!done() && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
+      return done();
+    };
+
+    SUBCASE("one worker, the cancel first: putter 2 gets the slot") {
+      corun::channel<std::string> queue(1);
+      std::atomic<bool> put1_returned{false};
+      corun::runtime rt(with_workers(1));
+      rt.block_on([&]() -> task<void> {
+        CHECK(queue.try_send("A") == corun::try_send_result::sent);
+        auto task1 = corun::spawn([&]() -> task<void> {
+          co_await queue.send("B");
+          put1_returned.store(true);
+        });
+        while (queue.waiting_senders() < 1) {
+          co_await corun::this_task::yield();
+        }
+        auto task2 = corun::spawn([&]() -> task<void> { co_await queue.send("C"); });
+        while (queue.waiting_senders() < 2) {
+          co_await corun::this_task::yield();
+        }
+        // We hold the only worker, so nothing runs between these lines: putter 1 is claimed by
+        // its cancel while still queued, and the get meets it there.
+        task1.cancel("task1.cancel()");
+        CHECK(queue.try_recv() == std::optional<std::string>("A"));  // print(get_nowait())
+        CHECK(queue.size() == 1);  // the freed slot is taken at once, by putter 2
+        CHECK_THROWS_AS(co_await task1, corun::task_cancelled);
+        co_await task2;  // "Thankfully, the putter in task 2 has been notified"
+        CHECK(co_await queue.recv() == std::optional<std::string>("C"));  // print 'C'
+      }());
+      CHECK_FALSE(put1_returned.load());
+      CHECK(queue.size() == 0);
+    }
+
+    SUBCASE("one worker, the get first (the seed's order): putter 1's put completes") {
+      corun::channel<std::string> queue(1);
+      std::atomic<bool> put1_returned{false};
+      std::atomic<bool> task1_saw_cancel{false};
+      corun::runtime rt(with_workers(1));
+      rt.block_on([&]() -> task<void> {
+        CHECK(queue.try_send("A") == corun::try_send_result::sent);
+        auto task1 = corun::spawn([&]() -> task<void> {
+          co_await queue.send("B");
+          put1_returned.store(true);
+          try {
+            co_await corun::this_task::yield();
+          } catch (const corun::cancelled&) {
+            task1_saw_cancel.store(true);
+            throw;
+          }
+        });
+        while (queue.waiting_senders() < 1) {
+          co_await corun::this_task::yield();
+        }
+        auto task2 = corun::spawn([&]() -> task<void> { co_await queue.send("C"); });
+        while (queue.waiting_senders() < 2) {
+          co_await corun::this_task::yield();
+        }
+        CHECK(queue.try_recv() == std::optional<std::string>("A"));  // wakes putter 1...
+        task1.cancel("task1.cancel()");                              // ...cancelled at once
+        CHECK_THROWS_AS(co_await task1, corun::task_cancelled);
+        CHECK(queue.waiting_senders() == 1);  // putter 2 waits for the next slot
+        CHECK(co_await queue.recv() == std::optional<std::string>("B"));
+        co_await task2;
+        CHECK(co_await queue.recv() == std::optional<std::string>("C"));
+      }());
+      CHECK(put1_returned.load());
+      CHECK(task1_saw_cancel.load());
+    }
+
+    SUBCASE("two workers, the get and the cancel racing: the slot is never lost") {
+      const int rounds = static_cast<int>(scaled(300, 30));
+      int slot_passed_on = 0;
+      int put1_completed = 0;
+      for (int round = 0; round < rounds; ++round) {
+        CAPTURE(round);
+        corun::channel<std::string> queue(1);
+        std::atomic<bool> put1_returned{false};
+        std::atomic<bool> go{false};
+        std::optional<std::string> got;
+        corun::runtime rt(with_workers(2));
+        REQUIRE(queue.try_send("A") == corun::try_send_result::sent);
+        auto task1 = rt.spawn([&]() -> task<void> {
+          co_await queue.send("B");
+          put1_returned.store(true);
+        });
+        REQUIRE(wait_until_true([&] { return queue.waiting_senders() == 1; }));
+        auto task2 = rt.spawn([&]() -> task<void> { co_await queue.send("C"); });
+        REQUIRE(wait_until_true([&] { return queue.waiting_senders() == 2; }));
+        std::thread getter([&] {
+          wait_for_flag(go);
+          got = queue.try_recv();
+        });
+        go.store(true);
+        for (int spin = round % 8; spin > 0; --spin) {
+          std::this_thread::yield();
+        }
+        task1.cancel("task1.cancel()");
+        getter.join();
+        CHECK(got == std::optional<std::string>("A"));
+        CHECK(queue.size() == 1);  // whichever putter won, the freed slot was taken at once
+        bool task1_cancelled = false;
+        try {
+          task1.get();
+        } catch (const corun::task_cancelled&) {
+          task1_cancelled = true;
+        }
+        if (put1_returned.load()) {
+          ++put1_completed;
+          CHECK_FALSE(task1_cancelled);
+          CHECK(queue.try_recv() == std::optional<std::string>("B"));
+          task2.get();
+        } else {
+          ++slot_passed_on;
+          CHECK(task1_cancelled);
+          task2.get();
+        }
+        CHECK(queue.try_recv() == std::optional<std::string>("C"));
+        CHECK(queue.try_recv() == std::nullopt);
+      }
+      MESSAGE("slot passed on to putter 2: " << slot_passed_on
+                                             << ", putter 1's put completed: " << put1_completed);
+      CHECK(slot_passed_on + put1_completed == rounds);
+    }
   }
 
   // ---- Seed 004: anyio, creating and managing tasks --------------------------------------------

@@ -2,13 +2,19 @@
 /// Umbrella header: everything public in corun.
 #pragma once
 
+#include "corun/as_completed.hpp"      // IWYU pragma: export
 #include "corun/async_event.hpp"       // IWYU pragma: export
+#include "corun/async_generator.hpp"   // IWYU pragma: export
+#include "corun/async_mutex.hpp"       // IWYU pragma: export
+#include "corun/async_semaphore.hpp"   // IWYU pragma: export
 #include "corun/cancel.hpp"            // IWYU pragma: export
 #include "corun/cancel_and_await.hpp"  // IWYU pragma: export
 #include "corun/cancelled.hpp"         // IWYU pragma: export
 #include "corun/catch_each.hpp"        // IWYU pragma: export
+#include "corun/channel.hpp"           // IWYU pragma: export
 #include "corun/exception_group.hpp"   // IWYU pragma: export
 #include "corun/join_handle.hpp"       // IWYU pragma: export
+#include "corun/merge.hpp"             // IWYU pragma: export
 #include "corun/runtime.hpp"           // IWYU pragma: export
 #include "corun/shield.hpp"            // IWYU pragma: export
 #include "corun/spawn.hpp"             // IWYU pragma: export

@@ -165,6 +165,16 @@ TEST_SUITE("time_sleep") {
     CHECK(rt.now() - start == 15s);
   }
 
+  TEST_CASE("virtual time: advance saturates instead of wrapping around") {
+    corun::runtime rt(virtual_time(1));
+    const corun::time_point start = rt.now();
+    rt.advance(std::chrono::nanoseconds::max());
+    const corun::time_point far = rt.now();
+    CHECK(far > start);
+    rt.advance(std::chrono::nanoseconds::max());
+    CHECK(rt.now() == far);  // already at the end of the clock
+  }
+
   TEST_CASE("advance on a real-time runtime is a logic_error") {
     corun::runtime rt(with_workers(1));
     CHECK_THROWS_AS(rt.advance(1s), std::logic_error);

@@ -12,6 +12,7 @@
 #include "corun/cancelled.hpp"         // IWYU pragma: export
 #include "corun/catch_each.hpp"        // IWYU pragma: export
 #include "corun/channel.hpp"           // IWYU pragma: export
+#include "corun/create_timer.hpp"      // IWYU pragma: export
 #include "corun/exception_group.hpp"   // IWYU pragma: export
 #include "corun/join_handle.hpp"       // IWYU pragma: export
 #include "corun/merge.hpp"             // IWYU pragma: export

@@ -107,9 +107,17 @@ std::size_t timer_queue::fire_due() noexcept {
 }
 
 void timer_queue::advance(std::chrono::nanoseconds d) noexcept {
-  if (d.count() > 0) {
-    m_virtual_now.fetch_add(d.count(), std::memory_order_relaxed);
+  if (d.count() <= 0) {
+    return;
   }
+  std::int64_t current = m_virtual_now.load(std::memory_order_relaxed);
+  std::int64_t target = 0;
+  do {
+    // Saturate below `empty_mark`: the clock never wraps, and never reaches "no deadline".
+    target = d.count() < empty_mark - 1 - current ? current + d.count() : empty_mark - 1;
+    // Relaxed: see the field's comment.
+  } while (!m_virtual_now.compare_exchange_weak(current, target, std::memory_order_relaxed,
+                                                std::memory_order_relaxed));
 }
 
 bool timer_queue::advance_to_next() noexcept {

@@ -22,7 +22,7 @@
 namespace corun::detail {
 
 /// Timers (runtime/time/timer_queue.hpp) need no thread of their own:
-///  1. A worker that runs dry, and every worker at every 61st pick, fires the due timers.
+///  1. A worker that runs dry, and every worker at every 8th pick, fires the due timers.
 ///  2. A worker about to sleep with timers pending takes the timer service (one worker at a
 ///     time, `m_timer_service`) and sleeps only until the earliest deadline; then it leaves
 ///     `park` and fires them from its loop. The others sleep without a deadline.

@@ -9,7 +9,7 @@
 //  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping; with
 //     light pushes it first runs the heavy side of the asymmetric barrier. With timers pending,
 //     one parked worker sleeps only until the earliest deadline (runtime_core.hpp, "Timers");
-//     running workers fire due timers when they run dry and every 61st pick.
+//     running workers fire due timers when they run dry and every 8th pick.
 //  4. On shutdown the runtime sets the stop flag only after every task completed, then wakes
 //     everybody; a worker exits when it finds the flag set and nothing to run.
 //
@@ -56,6 +56,8 @@ namespace {
 constexpr int search_rounds = 4;
 /// Most tasks a thief takes from one victim at once, beyond the one it runs.
 constexpr std::int64_t max_steal_batch = 31;
+/// Every how many picks a worker looks at the timers (a power of two).
+constexpr std::uint32_t timer_check_interval = 8;
 /// Every how many picks the injection queue and the yielded tasks go first (a prime, as tokio).
 constexpr std::uint32_t fairness_interval = 61;
 
@@ -209,10 +211,14 @@ void worker::run() {
 }
 
 task_node* worker::next_task() {
-  if (++m_tick % fairness_interval == 0) {
-    if (m_core.timers().maybe_due()) {
-      m_core.timers().fire_due();  // timers are served between task steps, also under load
-    }
+  ++m_tick;
+  // Timers are served between task steps, also under load: every 8th pick looks (one relaxed
+  // load, and a clock read only while timers are pending), so a busy worker fires a due timer
+  // within 8 task steps (bench/timers: p99 lateness 2.9 ms with 50 us steps at every 61st).
+  if ((m_tick & (timer_check_interval - 1)) == 0 && m_core.timers().maybe_due()) {
+    m_core.timers().fire_due();
+  }
+  if (m_tick % fairness_interval == 0) {
     if (task_node* node = m_core.pop_injected()) {
       return node;
     }

@@ -14,8 +14,6 @@
 #include "common/harness.hpp"
 #include "skynet/workload.hpp"
 
-#include <thread>
-
 namespace bench::cancel_tree {
 
 // The tree has skynet's shape: 10-ary, so depth 6 is 1,000,000 leaves and 1,111,111 tasks.
@@ -25,15 +23,5 @@ using skynet::tasks;
 
 /// Depth 6 (1,000,000 leaves), 3 in smoke mode.
 [[nodiscard]] inline int depth() noexcept { return skynet::depth(); }
-
-/// Timed by hand (only the cancellation), at 1 worker and at every hardware thread.
-inline void per_thread_count_manual(benchmark::internal::Benchmark* family) {
-  const unsigned hardware = std::thread::hardware_concurrency();
-  family->Arg(1);
-  if (hardware > 1) {
-    family->Arg(hardware);
-  }
-  family->UseManualTime()->Unit(benchmark::kMillisecond);
-}
 
 }  // namespace bench::cancel_tree

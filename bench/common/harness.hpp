@@ -39,6 +39,17 @@ inline void per_thread_count(benchmark::internal::Benchmark* family) {
   family->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
+/// The same worker counts for a benchmark that times each iteration itself
+/// (`State::SetIterationTime`), leaving out what it does not measure (set-up, teardown, waiting).
+inline void per_thread_count_manual(benchmark::internal::Benchmark* family) {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  family->Arg(1);
+  if (hardware > 1) {
+    family->Arg(hardware);
+  }
+  family->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
 /// The serial reference runs on the benchmark thread only: `<workload>/serial/1`.
 inline void serial_only(benchmark::internal::Benchmark* family) {
   family->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -36,8 +36,9 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   /// Benchmarks that reported an error (a wrong result), as "name: message".
   [[nodiscard]] const std::vector<std::string>& failures() const noexcept { return m_failures; }
 
-  /// Prints the table: a row per workload and corun variant, ns per task of corun and oneTBB at
-  /// each worker count, their ratio, and the ratio DESIGN.md section 5 targets.
+  /// Prints the table: a row per workload and corun variant, ns per task of corun and oneTBB (or
+  /// the workload's other baseline, marked `[threads]`) at each worker count, their ratio, and
+  /// the ratio DESIGN.md section 5 targets.
   void print_table(std::ostream& out) const;
 
  private:

@@ -41,12 +41,12 @@ bool timer_queue::arm(timer_entry& e, clock_time deadline) {
 }
 
 bool timer_queue::arm_locked(timer_entry& e, clock_time deadline) {
-  m_heap.push_back(&e);  // may throw; nothing changed yet
-  e.deadline = deadline;
-  e.seq = m_seq++;
+  const slot armed{ticks(deadline), m_seq, &e};
+  m_heap.push_back(armed);  // may throw; nothing changed yet
+  ++m_seq;
   // Relaxed: read under this lock, or by the owner that armed it.
   e.m_phase.store(timer_entry::phase::queued, std::memory_order_relaxed);
-  place(e, m_heap.size() - 1);
+  place(armed, m_heap.size() - 1);
   sift_up(e.heap_index);
   if (e.heap_index != 0) {
     return false;
@@ -85,9 +85,9 @@ std::size_t timer_queue::fire_due() noexcept {
   std::size_t count = 0;
   {
     const std::lock_guard lock(m_lock);
-    const clock_time now_time = now();
-    while (!m_heap.empty() && m_heap.front()->deadline <= now_time) {
-      timer_entry& e = *m_heap.front();
+    const std::int64_t now_ticks = ticks(now());
+    while (!m_heap.empty() && m_heap.front().deadline <= now_ticks) {
+      timer_entry& e = *m_heap.front().entry;
       remove_at(0);
       e.m_phase.store(timer_entry::phase::firing, std::memory_order_relaxed);
       e.next_due = nullptr;
@@ -135,20 +135,20 @@ bool timer_queue::advance_to_next() noexcept {
 }
 
 void timer_queue::sift_up(std::size_t index) noexcept {
-  timer_entry* e = m_heap[index];
+  const slot moving = m_heap[index];
   while (index > 0) {
     const std::size_t parent = (index - 1) / arity;
-    if (!earlier(*e, *m_heap[parent])) {
+    if (!earlier(moving, m_heap[parent])) {
       break;
     }
-    place(*m_heap[parent], index);
+    place(m_heap[parent], index);
     index = parent;
   }
-  place(*e, index);
+  place(moving, index);
 }
 
 void timer_queue::sift_down(std::size_t index) noexcept {
-  timer_entry* e = m_heap[index];
+  const slot moving = m_heap[index];
   const std::size_t size = m_heap.size();
   for (;;) {
     const std::size_t first = index * arity + 1;
@@ -158,43 +158,41 @@ void timer_queue::sift_down(std::size_t index) noexcept {
     std::size_t best = first;
     const std::size_t last = std::min(first + arity, size);
     for (std::size_t child = first + 1; child < last; ++child) {
-      if (earlier(*m_heap[child], *m_heap[best])) {
+      if (earlier(m_heap[child], m_heap[best])) {
         best = child;
       }
     }
-    if (!earlier(*m_heap[best], *e)) {
+    if (!earlier(m_heap[best], moving)) {
       break;
     }
-    place(*m_heap[best], index);
+    place(m_heap[best], index);
     index = best;
   }
-  place(*e, index);
+  place(moving, index);
 }
 
 void timer_queue::remove_at(std::size_t index) noexcept {
-  const timer_entry* old_front = m_heap.front();
-  timer_entry& removed = *m_heap[index];
-  removed.heap_index = timer_entry::not_queued;
-  timer_entry* last = m_heap.back();
+  const timer_entry* old_front = m_heap.front().entry;
+  m_heap[index].entry->heap_index = timer_entry::not_queued;
+  const slot last = m_heap.back();
   m_heap.pop_back();
-  if (last != &removed) {
-    place(*last, index);
-    // The moved entry may belong above or below its new place.
-    if (index > 0 && earlier(*last, *m_heap[(index - 1) / arity])) {
+  if (index < m_heap.size()) {
+    place(last, index);
+    // The moved slot may belong above or below its new place.
+    if (index > 0 && earlier(last, m_heap[(index - 1) / arity])) {
       sift_up(index);
     } else {
       sift_down(index);
     }
   }
-  if (m_heap.empty() || m_heap.front() != old_front) {
+  if (m_heap.empty() || m_heap.front().entry != old_front) {
     publish_next();
   }
 }
 
 void timer_queue::publish_next() noexcept {
   // seq_cst: the queue side of the handshake with a parking timer server (runtime_core).
-  m_next.store(m_heap.empty() ? empty_mark : ticks(m_heap.front()->deadline),
-               std::memory_order_seq_cst);
+  m_next.store(m_heap.empty() ? empty_mark : m_heap.front().deadline, std::memory_order_seq_cst);
 }
 
 }  // namespace corun::detail

@@ -74,12 +74,20 @@ class timer_queue {
  private:
   static constexpr std::int64_t empty_mark = std::numeric_limits<std::int64_t>::max();
 
-  [[nodiscard]] static bool earlier(const timer_entry& a, const timer_entry& b) noexcept {
+  /// A heap slot keeps the ordering key beside the pointer: sifting then compares within the
+  /// heap array instead of loading each deadline from a cold coroutine frame (perf showed 41%
+  /// of a 1M-timer run in `sift_down` when the keys lived only in the entries).
+  struct slot {
+    std::int64_t deadline;
+    std::uint64_t seq;
+    timer_entry* entry;
+  };
+  [[nodiscard]] static bool earlier(const slot& a, const slot& b) noexcept {
     return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
   }
-  void place(timer_entry& e, std::size_t index) noexcept {
-    m_heap[index] = &e;
-    e.heap_index = index;
+  void place(const slot& s, std::size_t index) noexcept {
+    m_heap[index] = s;
+    s.entry->heap_index = index;
   }
   void sift_up(std::size_t index) noexcept;
   void sift_down(std::size_t index) noexcept;
@@ -94,8 +102,8 @@ class timer_queue {
   /// The earliest deadline in steady-clock ticks, or `empty_mark`; mirrors the heap top.
   std::atomic<std::int64_t> m_next{empty_mark};
   spin_lock m_lock;
-  std::vector<timer_entry*> m_heap;  // guarded by m_lock
-  std::uint64_t m_seq = 0;           // guarded by m_lock
+  std::vector<slot> m_heap;  // guarded by m_lock
+  std::uint64_t m_seq = 0;   // guarded by m_lock
 };
 
 }  // namespace corun::detail

@@ -30,10 +30,8 @@ struct timer_entry {
   ~timer_entry() = default;
 
   fire_fn fire;
-  // --- Owned by the timer queue, under its lock (except `m_phase`). ---
-  clock_time deadline{};
-  /// Arming order: ties between equal deadlines fire in arming order (deterministic).
-  std::uint64_t seq = 0;
+  // --- Owned by the timer queue, under its lock (except `m_phase`). The deadline and the
+  // arming order (ties fire in arming order) live in the queue's heap slot. ---
   std::size_t heap_index = not_queued;
   /// Links entries taken out of the queue to be fired.
   timer_entry* next_due = nullptr;

@@ -239,9 +239,10 @@ TEST_SUITE("time_sleep") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       corun::runtime rt(with_workers(workers));
-      // A far deadline first: a parked worker now sleeps until it (an hour away).
-      auto far = rt.spawn([]() -> task<void> { co_await corun::sleep_for(1h); });
+      // A far deadline first: a parked worker now sleeps until it (an hour away). The worker
+      // that runs it parks afterwards, so counting from before the spawn cannot miss that.
       const std::uint64_t parks_before = rt.stats().parks;
+      auto far = rt.spawn([]() -> task<void> { co_await corun::sleep_for(1h); });
       while (rt.stats().parks == parks_before) {
         std::this_thread::yield();  // let the workers fall asleep
       }

@@ -60,6 +60,13 @@ inline corun::runtime_options with_workers(std::size_t workers) {
   return options;
 }
 
+/// Options for a runtime with `workers` threads on virtual time (time tests: exact, instant).
+inline corun::runtime_options with_virtual_time(std::size_t workers) {
+  corun::runtime_options options = with_workers(workers);
+  options.virtual_time = true;
+  return options;
+}
+
 /// True when built with ThreadSanitizer.
 inline constexpr bool under_tsan =
 #ifdef CORUN_TEST_TSAN

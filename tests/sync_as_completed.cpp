@@ -15,12 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-corun::runtime_options virtual_time(std::size_t workers) {
-  corun::runtime_options options = with_workers(workers);
-  options.virtual_time = true;
-  return options;
-}
-
 task<int> sleep_then(std::chrono::milliseconds d, int value) {
   co_await corun::sleep_for(d);
   co_return value;
@@ -37,7 +31,7 @@ TEST_SUITE("sync_as_completed") {
   TEST_CASE("as_completed yields the handles in completion order, results still takeable") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const std::vector<int> order = rt.block_on([]() -> task<std::vector<int>> {
         std::vector<corun::join_handle<int>> joins;
         joins.push_back(corun::spawn(sleep_then(30ms, 0)));
@@ -64,7 +58,7 @@ TEST_SUITE("sync_as_completed") {
   }
 
   TEST_CASE("as_completed yields failed tasks without throwing; the handle tells") {
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     const int failed_id = rt.block_on([]() -> task<int> {
       auto ok = corun::spawn(sleep_then(20ms, 1));
       auto bad = corun::spawn(sleep_then_fail(10ms, 7));
@@ -89,7 +83,7 @@ TEST_SUITE("sync_as_completed") {
   }
 
   TEST_CASE("as_completed destroyed early stops waiting, not the tasks") {
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     const int total = rt.block_on([]() -> task<int> {
       auto fast = corun::spawn(sleep_then(1ms, 1));
       auto slow = corun::spawn(sleep_then(1h, 2));

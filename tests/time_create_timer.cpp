@@ -29,12 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-corun::runtime_options virtual_time(std::size_t workers) {
-  corun::runtime_options options = with_workers(workers);
-  options.virtual_time = true;
-  return options;
-}
-
 constexpr timer_delay_policy all_policies[] = {
     timer_delay_policy::accumulate, timer_delay_policy::cancel, timer_delay_policy::skip,
     timer_delay_policy::delay, timer_delay_policy::burst};
@@ -208,7 +202,7 @@ run_result run_timer_until(std::size_t workers, timer_delay_policy policy, plan_
                            std::chrono::milliseconds stop) {
   std::atomic<int> ticks{0};
   tick_log log;
-  corun::runtime rt(virtual_time(workers));
+  corun::runtime rt(with_virtual_time(workers));
   log.set_start(rt.now());
   const outcome result = rt.block_on(timer_until(log, ticks, policy, plan, stop));
   return {log.str(), result};
@@ -269,7 +263,7 @@ TEST_SUITE("time_create_timer") {
   TEST_CASE("accumulate is the default policy") {
     std::atomic<int> ticks{0};
     tick_log log;
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     log.set_start(rt.now());
     const outcome result = rt.block_on([&]() -> task<outcome> {
       const logged_tick fn{&log, &ticks, busy_250ms};  // an lvalue: copied into the timer
@@ -442,7 +436,7 @@ TEST_SUITE("time_create_timer") {
         CAPTURE(policy_name(want.policy));
         std::atomic<int> ticks{0};
         tick_log log;
-        corun::runtime rt(virtual_time(workers));
+        corun::runtime rt(with_virtual_time(workers));
         log.set_start(rt.now());
         const outcome result = rt.block_on(timer_until_failure(log, ticks, want.policy, plan));
         CHECK(result.error == 2);
@@ -461,7 +455,7 @@ TEST_SUITE("time_create_timer") {
       CAPTURE(policy_name(policy));
       std::atomic<int> ticks{0};
       tick_log log;
-      corun::runtime rt(virtual_time(2));
+      corun::runtime rt(with_virtual_time(2));
       log.set_start(rt.now());
       const int error = rt.block_on([&]() -> task<int> {
         corun::join_handle<void> timer =
@@ -483,7 +477,7 @@ TEST_SUITE("time_create_timer") {
     const plan_fn plan = [](int tick) -> tick_plan { return {.busy = 30ms, .fails = tick == 1}; };
     std::atomic<int> ticks{0};
     tick_log log;
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     log.set_start(rt.now());
     // The controller stops the timer at 500 (a no-op by then) and drops its handle.
     CHECK_THROWS_AS(
@@ -502,7 +496,7 @@ TEST_SUITE("time_create_timer") {
         std::atomic<int> intact{0};
         corun::time_point start{};
         {
-          corun::runtime rt(virtual_time(workers));
+          corun::runtime rt(with_virtual_time(workers));
           start = rt.now();
           rt.block_on([&]() -> task<void> {
             corun::join_handle<void> timer;
@@ -541,7 +535,7 @@ TEST_SUITE("time_create_timer") {
       std::atomic<bool> go{false};
       std::atomic<int> ticks{0};
       tick_log log;
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       log.set_start(rt.now());
       // A busy task holds virtual time still until the controller below sleeps.
       auto spinner = rt.spawn(yield_until(go));
@@ -566,7 +560,7 @@ TEST_SUITE("time_create_timer") {
       "logic_error") {
     std::atomic<int> ticks{0};
     tick_log log;
-    corun::runtime rt(virtual_time(1));
+    corun::runtime rt(with_virtual_time(1));
     log.set_start(rt.now());
     const logged_tick fn{&log, &ticks, busy_30ms};
     CHECK_THROWS_AS(static_cast<void>(corun::create_timer(fn, 100ms)), std::logic_error);

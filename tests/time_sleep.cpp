@@ -18,21 +18,11 @@ using corun::task;
 using namespace corun_test;
 using namespace std::chrono_literals;
 
-namespace {
-
-corun::runtime_options virtual_time(std::size_t workers) {
-  corun::runtime_options options = with_workers(workers);
-  options.virtual_time = true;
-  return options;
-}
-
-}  // namespace
-
 TEST_SUITE("time_sleep") {
   TEST_CASE("virtual time: sleep_for(3600s) returns at once with now() an hour later") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const corun::time_point start = rt.now();
       const auto slept = rt.block_on([]() -> task<std::chrono::nanoseconds> {
         const corun::time_point before = corun::now();
@@ -47,7 +37,7 @@ TEST_SUITE("time_sleep") {
   TEST_CASE("virtual time: sleepers wake in deadline order, ties in the order they slept") {
     std::mutex lock;
     std::vector<int> order;
-    corun::runtime rt(virtual_time(1));
+    corun::runtime rt(with_virtual_time(1));
     rt.block_on([&]() -> task<void> {
       std::vector<corun::join_handle<void>> sleepers;
       // Durations out of order, with two ties (ids 2/5 at 30 ms, 3/6 at 10 ms).
@@ -72,7 +62,7 @@ TEST_SUITE("time_sleep") {
       std::atomic<int> early{0};
       std::atomic<int> late{0};
       std::atomic<int> woke{0};
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const int sleepers = static_cast<int>(scaled(2000, 200));
       rt.block_on([&]() -> task<void> {
         std::mt19937 rng(static_cast<unsigned>(workers));
@@ -106,7 +96,7 @@ TEST_SUITE("time_sleep") {
     auto run_once = [](std::size_t workers) {
       std::mutex lock;
       std::vector<std::pair<std::chrono::nanoseconds, int>> wakeups;
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const corun::time_point start = rt.now();
       rt.block_on([&]() -> task<void> {
         std::vector<corun::join_handle<void>> handles;
@@ -138,7 +128,7 @@ TEST_SUITE("time_sleep") {
 
   TEST_CASE("virtual time: advance moves the clock by hand and fires what came due") {
     std::atomic<bool> woke{false};
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     const corun::time_point start = rt.now();
     rt.advance(5s);
     CHECK(rt.now() - start == 5s);
@@ -166,7 +156,7 @@ TEST_SUITE("time_sleep") {
   }
 
   TEST_CASE("virtual time: advance saturates instead of wrapping around") {
-    corun::runtime rt(virtual_time(1));
+    corun::runtime rt(with_virtual_time(1));
     const corun::time_point start = rt.now();
     rt.advance(std::chrono::nanoseconds::max());
     const corun::time_point far = rt.now();
@@ -280,7 +270,7 @@ TEST_SUITE("time_sleep") {
   }
 
   TEST_CASE("a task cancelled before it sleeps throws at the sleep without waiting") {
-    corun::runtime rt(virtual_time(1));
+    corun::runtime rt(with_virtual_time(1));
     const corun::time_point start = rt.now();
     auto sleeper = rt.spawn([]() -> task<void> {
       // Busy until the cancel arrived (the clock cannot jump while a worker runs), ignoring

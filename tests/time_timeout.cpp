@@ -15,12 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-corun::runtime_options virtual_time(std::size_t workers) {
-  corun::runtime_options options = with_workers(workers);
-  options.virtual_time = true;
-  return options;
-}
-
 task<void> sleep_a_while(std::chrono::milliseconds d) { co_await corun::sleep_for(d); }
 
 task<int> sleep_then(std::chrono::milliseconds d, int value) {
@@ -34,7 +28,7 @@ TEST_SUITE("time_timeout") {
   TEST_CASE("timeout: the task finishing in time gives its value, at its own pace") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const corun::time_point start = rt.now();
       CHECK(rt.block_on(corun::timeout(1s, sleep_then(300ms, 7))) == 7);
       CHECK(rt.now() - start == 300ms);
@@ -47,7 +41,7 @@ TEST_SUITE("time_timeout") {
       std::string reason;
       corun::cancel_origin origin = corun::cancel_origin::user;
       std::atomic<bool> cleaned_up{false};
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       const corun::time_point start = rt.now();
       const bool timed_out = rt.block_on([&]() -> task<bool> {
         try {
@@ -86,12 +80,12 @@ TEST_SUITE("time_timeout") {
   }
 
   TEST_CASE("timeout: a failure of the task propagates as it is") {
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     CHECK_THROWS_AS(rt.block_on(corun::timeout(1s, fail_after(2, 5))), test_error);
   }
 
   TEST_CASE("timeout: a task that ignores the deadline and returns a value keeps it") {
-    corun::runtime rt(virtual_time(1));
+    corun::runtime rt(with_virtual_time(1));
     const int value = rt.block_on(corun::timeout(10ms, []() -> task<int> {
       try {
         co_await corun::sleep_for(1s);
@@ -129,7 +123,7 @@ TEST_SUITE("time_timeout") {
   }
 
   TEST_CASE("timeout: a deadline that never fires leaves nothing behind") {
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     const corun::time_point start = rt.now();
     for (int i = 0; i < 100; ++i) {
       CHECK(rt.block_on(corun::timeout(1h, sleep_then(1ms, i))) == i);
@@ -142,7 +136,7 @@ TEST_SUITE("time_timeout") {
   TEST_CASE("move_on_after: an empty optional past the deadline, the value before it") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(virtual_time(workers));
+      corun::runtime rt(with_virtual_time(workers));
       CHECK(rt.block_on(corun::move_on_after(1s, sleep_then(10ms, 3))) == std::optional<int>(3));
       CHECK_FALSE(rt.block_on(corun::move_on_after(10ms, sleep_then(1s, 3))).has_value());
       CHECK(rt.block_on(corun::move_on_after(1s, yield_times(3))));
@@ -152,7 +146,7 @@ TEST_SUITE("time_timeout") {
   }
 
   TEST_CASE("timeout: nested deadlines, the inner one shorter") {
-    corun::runtime rt(virtual_time(2));
+    corun::runtime rt(with_virtual_time(2));
     const corun::time_point start = rt.now();
     const std::optional<int> outer = rt.block_on(corun::move_on_after(1s, [&]() -> task<int> {
       task<std::optional<int>> limited = corun::move_on_after(100ms, sleep_then(1h, 1));

@@ -4,12 +4,15 @@
 /// is a plain `::operator new`: the difference is what the frame pool buys.
 /// `fib/corun_cancel_churn` runs it while another thread cancels an unrelated cancel_source
 /// every 20 us: each request moves the global cancel epoch, so every fib task then walks its
-/// scope chain once more. Against `fib/corun` it is the price of the cancellation tree.
+/// scope chain once more. Against `fib/corun` it is the price of cancel requests elsewhere.
+/// `fib/corun_no_cancel_check` (corun_no_cancel_check.cpp) is the same code on a runtime built
+/// without the hot-path cancellation check: against `fib/corun` it is the price of the check.
 
 #include "corun/corun.hpp"
 
 #include "common/corun_support.hpp"
 #include "common/harness.hpp"
+#include "fib/corun_fib.hpp"
 #include "fib/workload.hpp"
 
 #include <benchmark/benchmark.h>
@@ -20,15 +23,6 @@
 
 namespace bench::fib {
 namespace {
-
-corun::task<long> fib(int n) {
-  if (n < 2) {
-    co_return n;
-  }
-  auto a = corun::spawn(fib(n - 1));
-  long b = co_await fib(n - 2);
-  co_return co_await a + b;
-}
 
 void run(benchmark::State& state, bool recycle_frames) {
   const int n = size();

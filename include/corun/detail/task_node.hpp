@@ -278,6 +278,12 @@ bool cancel_requested_slow(task_node& node) noexcept;
 
 /// True if `node`'s scope or any unshielded ancestor scope was asked to cancel.
 [[nodiscard]] inline bool cancel_requested(task_node& node) noexcept {
+#if defined(CORUN_BENCH_NO_CANCEL_CHECK)
+  // Never set in a real build: the benchmark `fib/corun_no_cancel_check` compiles a private copy
+  // of the runtime (in its own namespace) with this, to measure what the check costs fib.
+  static_cast<void>(node);
+  return false;
+#endif
   // Relaxed: a stale epoch only delays noticing a cancel until the next check.
   const std::uint64_t epoch = g_cancel_epoch.value.load(std::memory_order_relaxed);
   if (CORUN_LIKELY(epoch == node.m_epoch_seen.load(std::memory_order_relaxed))) {

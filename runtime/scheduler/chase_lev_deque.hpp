@@ -16,6 +16,15 @@
 /// [top, bottom) of a power-of-two ring. The ring doubles when full; old rings are kept until the
 /// deque dies because a thief may still read from one (it then fails its CAS and retries).
 ///
+/// Solo pops. The owner may pass `pop` a predicate `no_thieves`, asked after bottom was
+/// decremented with a plain store: if it answers true, the pop skips the locked exchange. It may
+/// answer true only if every thief that could still read the old bottom will first pass a
+/// barrier that orders it after our store: the worker answers "every other worker is parked",
+/// and a worker that leaves its park runs the heavy side of the asymmetric barrier before it
+/// steals (worker.cpp). This is the light push's asymmetric Dekker again, on the pop side: with
+/// every other worker asleep (and always on a one-worker runtime) a pop costs no locked
+/// instruction. tests/model/deque_model.cpp checks it with the barrier and catches it without.
+///
 /// THREAD SAFETY: `push` and `pop` are called only by the owning worker; `steal` and
 /// `maybe_nonempty` by any thread.
 #pragma once
@@ -35,6 +44,11 @@ template <class T, template <class> class Atomic = std::atomic>
   requires std::is_pointer_v<T>
 class chase_lev_deque {
  public:
+  /// The default `no_thieves` of `pop`: always take the locked exchange.
+  struct never_solo {
+    constexpr bool operator()() const noexcept { return false; }
+  };
+
   /// `light_push`: the caller orders its pushes before later loads itself (asymmetric_barrier.hpp)
   /// so `push` may publish with a plain release store.
   explicit chase_lev_deque(bool light_push, std::int64_t initial_capacity = 1024)
@@ -66,8 +80,10 @@ class chase_lev_deque {
     }
   }
 
-  /// Owner: takes the most recently pushed item, or null.
-  [[nodiscard]] T pop() {
+  /// Owner: takes the most recently pushed item, or null. `no_thieves` (see "Solo pops") may
+  /// spare the locked exchange.
+  template <class NoThieves = never_solo>
+  [[nodiscard]] T pop(NoThieves no_thieves = {}) {
     std::int64_t b = m_bottom.load(std::memory_order_relaxed);
     // Relaxed peek: top only grows, so a stale top equal to bottom still proves emptiness. Saves
     // the locked exchange when idle workers poll.
@@ -76,10 +92,17 @@ class chase_lev_deque {
     }
     b -= 1;
     ring* r = m_ring.load(std::memory_order_relaxed);
-    // seq_cst exchange in place of "store; fence(seq_cst)": the decrement must precede our read
-    // of top in S, so a thief and this pop cannot both take the last item.
-    m_bottom.exchange(b, std::memory_order_seq_cst);
-    std::int64_t t = m_top.load(std::memory_order_seq_cst);
+    std::int64_t t = 0;
+    if (solo(b, no_thieves)) {
+      // Acquire: a thief that stole before it parked published its CAS on top; the predicate's
+      // acquire of the idle state made that CAS happen before this load.
+      t = m_top.load(std::memory_order_acquire);
+    } else {
+      // seq_cst exchange in place of "store; fence(seq_cst)": the decrement must precede our
+      // read of top in S, so a thief and this pop cannot both take the last item.
+      m_bottom.exchange(b, std::memory_order_seq_cst);
+      t = m_top.load(std::memory_order_seq_cst);
+    }
     if (t > b) {
       m_bottom.store(b + 1, std::memory_order_relaxed);
       return nullptr;
@@ -98,13 +121,14 @@ class chase_lev_deque {
 
   /// Owner: pops the bottom item only if it is `expected`. Reading our own bottom slot needs no
   /// synchronisation: only the owner writes slots and bottom.
-  [[nodiscard]] bool pop_if_bottom(T expected) {
+  template <class NoThieves = never_solo>
+  [[nodiscard]] bool pop_if_bottom(T expected, NoThieves no_thieves = {}) {
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
     if (b == m_top.load(std::memory_order_relaxed) ||
         m_ring.load(std::memory_order_relaxed)->get(b - 1) != expected) {
       return false;
     }
-    return pop() == expected;
+    return pop(no_thieves) == expected;
   }
 
   /// Any thread: takes the oldest item, or null if empty or lost a race (callers move on).
@@ -142,6 +166,21 @@ class chase_lev_deque {
   }
 
  private:
+  /// The solo half of `pop`: publishes the decremented bottom with a plain store and asks the
+  /// predicate. The signal fence keeps the compiler from moving the predicate's load above the
+  /// store; the hardware side is the thieves' asymmetric barrier (see "Solo pops").
+  template <class NoThieves>
+  [[nodiscard]] bool solo(std::int64_t b, NoThieves& no_thieves) {
+    if constexpr (std::is_same_v<NoThieves, never_solo>) {
+      return false;
+    } else {
+      // Relaxed: only the owner writes bottom; thieves that matter are ordered by the barrier.
+      m_bottom.store(b, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      return no_thieves();
+    }
+  }
+
   struct ring {
     explicit ring(std::int64_t capacity)
         : mask(capacity - 1), slots(std::make_unique<Atomic<T>[]>(capacity)) {}

@@ -79,6 +79,14 @@ class idle {
   /// now counted as searching. False: a waker already took it; its wake-up is on the way.
   [[nodiscard]] bool cancel_park(std::size_t worker);
 
+  /// True if every worker but the caller (which is awake) is asleep: no thief can be stealing,
+  /// and one that wakes runs the asymmetric barrier before it steals (the solo pops of
+  /// chase_lev_deque.hpp). Acquire: a thief's steals before it parked happen before what the
+  /// caller reads next (the park's seq_cst RMW heads a release sequence on the state).
+  [[nodiscard]] bool alone() const noexcept {
+    return unparked(m_state.load(std::memory_order_acquire)) == 1;
+  }
+
   /// True if every worker is asleep or about to be (virtual time jumps only then).
   [[nodiscard]] bool nobody_awake() const noexcept {
     // seq_cst: ordered with the transitions to parked and the wake-ups.

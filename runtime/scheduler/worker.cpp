@@ -81,6 +81,7 @@ worker::worker(runtime_core& core, std::size_t index)
     : m_core(core),
       m_tracker(core.tracker()),
       m_index(index),
+      m_solo_pops(asymmetric_barrier::available()),
       m_deque(asymmetric_barrier::available()),
       m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
   m_yielded.reserve(64);
@@ -226,7 +227,7 @@ task_node* worker::next_task() {
       return node;
     }
   }
-  if (task_node* node = m_deque.pop()) {
+  if (task_node* node = m_deque.pop(no_thieves{this})) {
     return node;
   }
   if (m_overflow != nullptr) {
@@ -301,7 +302,24 @@ task_node* worker::search() {
   return nullptr;
 }
 
+bool worker::no_thieves::operator()() const noexcept {
+  return self->m_solo_pops && self->m_core.idle_state().alone();
+}
+
+void worker::before_stealing_again() noexcept {
+  if (m_solo_pops) {
+    // We are counted as awake again (by our waker, or by cancel_park): an owner that saw us
+    // asleep may be in a solo pop; this barrier orders its store of bottom before our steals.
+    asymmetric_barrier::heavy();
+  }
+}
+
 void worker::park() {
+  park_until_woken();
+  before_stealing_again();
+}
+
+void worker::park_until_woken() {
   worker_counters::bump(counters.parks);
   m_core.idle_state().transition_to_parked(m_index, m_searching);
   m_searching = false;

@@ -50,7 +50,9 @@ class worker {
   void push_yielded(task_node& node);
   /// Owner: takes `node` if it is the most recently pushed task (for running a joined child
   /// inline). False if it is not there or a thief took it meanwhile.
-  [[nodiscard]] bool pop_if_bottom(task_node& node) { return m_deque.pop_if_bottom(&node); }
+  [[nodiscard]] bool pop_if_bottom(task_node& node) {
+    return m_deque.pop_if_bottom(&node, no_thieves{this});
+  }
   /// Any thread: takes the oldest task of this worker's deque, or null.
   [[nodiscard]] task_node* steal() { return m_deque.steal(); }
   [[nodiscard]] std::int64_t size_hint() const noexcept { return m_deque.size_hint(); }
@@ -116,7 +118,9 @@ class worker {
   [[nodiscard]] task_node* search();
   [[nodiscard]] task_node* steal_round();
   void stop_searching() noexcept;
+  /// Step 3 of the loop: sleeps until there may be work, and leaves ready to steal.
   void park();
+  void park_until_woken();
   void wait_for_unpark() noexcept;
   enum class wake_reason : std::uint8_t { unparked, kicked, timed_out };
   /// Sleeps until unparked, kicked, or `deadline` on the runtime clock (`clock_time::max()`:
@@ -128,9 +132,20 @@ class worker {
   /// last.
   void flush_deferred() noexcept;
 
+  /// The `no_thieves` predicate of this worker's pops (chase_lev_deque.hpp, "Solo pops"): true
+  /// when every other worker is asleep, if the asymmetric barrier works in this process.
+  struct no_thieves {
+    worker* self;
+    [[nodiscard]] bool operator()() const noexcept;
+  };
+  /// A worker leaving its park runs this before it may steal (the thieves' side of solo pops).
+  void before_stealing_again() noexcept;
+
   runtime_core& m_core;
   task_tracker* const m_tracker;
   const std::size_t m_index;
+  /// Solo pops are allowed (the asymmetric barrier works here).
+  const bool m_solo_pops;
   chase_lev_deque<task_node*> m_deque;
   /// Runnable tasks the deque had no memory for (owner only, LIFO, not stealable).
   task_node* m_overflow = nullptr;

@@ -7,6 +7,13 @@
 // The light push is only safe for the park protocol together with the asymmetric barrier, but the
 // deque's own pop/steal correctness must not depend on which one is used.
 //
+// The solo pops ("Solo pops" in chase_lev_deque.hpp) get scenarios of their own: the owner pops
+// with a predicate that answers "no thief is awake" from a counter of awake thieves; a thief
+// that wakes counts itself, runs the thieves' side of the asymmetric barrier, steals, and parks
+// again. The membarrier is modelled by what it guarantees, as in park_model.cpp: a seq_cst fence
+// in the owner between its store of bottom and its load of the counter, paired with a seq_cst
+// fence in the thief after it counted itself. Without the barrier the scenario must fail.
+//
 // Checked in every execution:
 //  - each item is taken exactly once (no loss: after the owner drained the deque, every item was
 //    taken by somebody; no duplicate: nobody else took it);
@@ -178,6 +185,68 @@ struct growth : deque_test<growth<Light>, Light, 6, 2, 2> {
   }
 };
 
+/// Solo pops against a thief that wakes, steals and parks twice (see the file comment). With
+/// `Barrier` false the thieves' asymmetric barrier is left out, which must be caught.
+template <bool Barrier>
+struct solo_pops : deque_test<solo_pops<Barrier>, true, 3, 1, 4> {
+  rl_atomic<int> awake{0};  // thieves counted as awake (the idle state's unparked count)
+
+  struct predicate {
+    solo_pops* test;
+    bool operator()() const {
+      if constexpr (Barrier) {
+        corun::model::thread_fence(std::memory_order_seq_cst);  // the membarrier, owner side
+      }
+      return test->awake.load(std::memory_order_acquire) == 0;  // idle::alone()
+    }
+  };
+
+  bool solo_pop() {
+    item* it = this->dq->pop(predicate{this});
+    if (it != nullptr) {
+      this->take(0, it);
+    }
+    return it != nullptr;
+  }
+
+  void thread(unsigned index) {
+    if (index == 0) {
+      this->push(0);
+      this->push(1);
+      solo_pop();
+      this->push(2);
+      if (this->dq->pop_if_bottom(&this->items[2], predicate{this})) {
+        this->take(0, &this->items[2]);
+      }
+      while (solo_pop()) {
+      }
+    } else {
+      for (int round = 0; round < 2; ++round) {
+        awake.fetch_add(1, std::memory_order_seq_cst);  // woken (cancel_park or a waker)
+        if constexpr (Barrier) {
+          corun::model::thread_fence(std::memory_order_seq_cst);  // before_stealing_again
+        }
+        this->steal(index, 1);
+        awake.fetch_sub(1, std::memory_order_seq_cst);  // transition_to_parked
+      }
+    }
+  }
+};
+
+bool run_solo(double scale) {
+  using corun::model::expect_caught;
+  using corun::model::expect_holds;
+  using corun::model::scaled;
+  bool ok = true;
+  ok &= expect_holds<solo_pops<true>>("solo pops with the asymmetric barrier vs a waking thief",
+                                      run_options{rl::sched_bound, 0, 2});
+  ok &= expect_holds<solo_pops<true>>("solo pops with the asymmetric barrier vs a waking thief",
+                                      run_options{rl::sched_random, scaled(400000, scale)});
+  ok &= expect_caught<solo_pops<false>>("solo pops without the thieves' barrier",
+                                        run_options{rl::sched_random, scaled(400000, scale)});
+  return ok;
+}
+
 template <bool Light>
 bool run_all(double scale) {
   using corun::model::expect_holds;
@@ -213,6 +282,7 @@ int main(int argc, char** argv) {
   const double scale = corun::model::iteration_scale(argc, argv);
   bool ok = run_all<false>(scale);
   ok &= run_all<true>(scale);
+  ok &= run_solo(scale);
   std::cout << (ok ? "deque model: all checks passed" : "deque model: FAILED") << std::endl;
   return ok ? 0 : 1;
 }

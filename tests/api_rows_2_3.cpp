@@ -11,8 +11,11 @@
 ///     join"; at yield/checkpoint: "checkpoint throws cancelled once the task is cancelled",
 ///     "co_await checkpoint throws cancelled too"; at sleep: cancel_tokens.cpp: "sleep_forever:
 ///     suspends until cancelled, then throws cancelled"; at a group join: group_task_group.cpp:
-///     "task_group in a cancelled task cancels its children and join throws cancelled".
-///     Lock/channel: section 6, not built yet.
+///     "task_group in a cancelled task cancels its children and join throws cancelled"; at a
+///     lock, semaphore, event or channel: sync_async_mutex.cpp: "async_mutex: a cancelled waiter
+///     throws cancelled and leaves the queue", sync_async_semaphore.cpp: "async_semaphore: a
+///     cancelled waiter ...", sync_async_event.cpp: "async_event: a cancelled waiter ...",
+///     sync_channel.cpp: "channel: a cancelled waiting sender ...", "... receiver ...".
 ///   - not a std::exception: cancel_basics.cpp: static_assert, "catch std::exception does not catch
 ///     cancelled"; here: "cancelled and task_cancelled: catch (const std::exception&) takes the
 ///     child's cancellation, not the task's own".
@@ -41,7 +44,7 @@
 ///     "cancel_token: a cancel_source derived from a task's token is cancelled with the task".
 ///   - a token keeps its node (and parents) alive: cancel_tokens.cpp: "cancel_source: a derived
 ///     token keeps its parent alive"; for a group child: here: "cancel_token: a group child's token
-///     stays usable after its group is gone" (SKIPPED: bug, see the test).
+///     stays usable after its group is gone".
 /// §2 `shield`
 ///   - immune to outside cancellation, children too: cancel_shield.cpp: "shield: the shielded task
 ///     finishes although its awaiter is cancelled", "shield: children of the shielded task are not
@@ -49,17 +52,18 @@
 ///   - still cancellable by scopes opened inside it: cancel_shield.cpp: "shield: cancellation from
 ///     inside the shielded task still works" (a child's handle); here: "shield: groups and sources
 ///     opened inside the shielded task still cancel, the outside cancel does not reach them".
-///   - value, failure, task_cancelled: cancel_shield.cpp: "shield: a failure of the shielded task
-///   is
-///     rethrown"; here: "shield: the awaiter gets task_cancelled when the shielded task ends
-///     cancelled".
+///   - value, failure, task_cancelled: cancel_shield.cpp: "shield: a failure of the shielded
+///     task is rethrown"; here: "shield: the awaiter gets task_cancelled when the shielded task
+///     ends cancelled".
 /// §2 `cancel_and_await`
 ///   - cancels and waits; at once if done; only its own cancellation suppressed; the caller's
-///     `cancelled` and other failures propagate: cancel_shield.cpp: the four "cancel_and_await:
-///     ..." cases; here: "cancel_and_await: a task that ignores the cancel and returns a value ends
-///     it quietly".
+///     `cancelled` and other failures propagate: cancel_shield.cpp: the six "cancel_and_await:
+///     ..." cases of a `join_handle` (an already failed task rethrows, an already cancelled one
+///     returns quietly); here: "cancel_and_await: a task that ignores the cancel and returns a
+///     value ends it quietly".
 ///   - the `(task_handle&)` overload: here: the three "cancel_and_await: a task_handle ..." cases
-///     and "task_handle::wait: many waiters, ...".
+///     and "task_handle::wait: many waiters, ..."; cancel_shield.cpp: "cancel_and_await: a
+///     task_handle whose task already failed rethrows the failure, ...".
 /// §2 completion beats cancellation
 ///   - a delivered value is returned to a cancelled joiner: cancel_tokens.cpp: "a cancelled joiner
 ///     still gets a value that was already delivered"; seeds: "seed 003 wait(fut): ...".
@@ -68,7 +72,10 @@
 ///   - nothing is lost when the cancel races completion: seeds: "seed 003 wrapper_data: ...".
 ///   - task_group::start: here: "completion beats cancellation: start returns the started value to
 ///     a caller cancelled while it waited".
-///   - channel recv / lock grant: section 6, not built yet (seeds: the two skipped queue cases).
+///   - channel recv / lock grant: sync_channel.cpp: "channel: a waiter the channel claimed
+///     completes although cancelled at once"; sync_async_mutex.cpp: "async_mutex: a waiter
+///     handed the lock as it is cancelled keeps the lock"; seeds: "seed 003 queue put race: ...";
+///     stress: sync_channel_cancel.cpp, sync_lock_races.cpp.
 /// §2 not-yet-started tasks
 ///   - cancel_basics.cpp: "a task cancelled before it first runs still starts and sees cancelled",
 ///     "a child cancelled before it first runs still starts and runs its handlers";
@@ -85,7 +92,7 @@
 ///     cancels the other children when one fails", "task_group join throws an exception_group of
 ///     exactly the failures"; seeds: "seed 004 fail fast: ...", "seed 003 producer/consumer: in one
 ///     task group ..."; the siblings' provenance: here: "task_group: siblings cancelled by a
-///     failure say which sibling failed" (SKIPPED: bug, see the test).
+///     failure say which sibling failed".
 ///   - children cancelled by the group do not appear: group_task_group.cpp (above); children that
 ///     end cancelled on their own neither: here: "task_group: a child cancelled through its own
 ///     handle does not appear in join nor cancel its siblings".
@@ -96,7 +103,7 @@
 ///     join throws logic_error".
 ///   - destroying an un-joined group: group_task_group.cpp: "task_group destroyed without join
 ///     cancels its children and the task waits for them", "... hands its children's failures to
-///     its task".
+///     its task", "... is logged on stderr in debug builds, ...".
 /// §3 `with_task_group`
 ///   - group_task_group.cpp: the seven "with_task_group ..." cases; seeds: "seed 004 task group:
 ///     ...", "seed 003 cleanup on interrupt: ...".
@@ -111,9 +118,9 @@
 ///     the task returns without started"; seeds: "seed 004 start: a task that never calls started
 ///     ...".
 ///   - ending cancelled before started: group_task_group.cpp: "task_group start of a child
-///   cancelled
-///     before started throws task_cancelled"; with the caller cancelled: here: "task_group::start:
-///     a caller cancelled while its child ends cancelled before started gets its own cancelled".
+///     cancelled before started throws task_cancelled"; with the caller cancelled: here:
+///     "task_group::start: a caller cancelled while its child ends cancelled before started gets
+///     its own cancelled".
 /// §3 `exception_group`
 ///   - exceptions(), leaves(), split<E>(), split(pred), what(): errors_exception_group.cpp (the
 ///     eleven "exception_group: split..." cases), group_when_all.cpp: "exception_group flattens
@@ -239,7 +246,7 @@ TEST_SUITE("api_rows") {
     independent.reset();
   }
 
-  // The tokens are read while their group still exists: see the next (skipped) case.
+  // The tokens are read while their group still exists; the next case reads one after.
   TEST_CASE(
       "cancel_token: a group child's token is cancelled by the group's cancel and by the "
       "group owner's") {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 using corun::task;
 using namespace corun_test;
@@ -140,6 +141,87 @@ TEST_SUITE("cancel_shield") {
       co_return done.take_completed();  // not consumed: still there
     });
     CHECK(h.get() == 3);
+  }
+
+  TEST_CASE(
+      "cancel_and_await: a join_handle whose task already failed rethrows the failure, which "
+      "counts as observed") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      // The child's handle is dropped at the end of the task: had nobody observed the failure,
+      // the task would fail with it (API.md, Ownership) instead of returning the ids.
+      auto h = rt.spawn([]() -> task<std::pair<int, int>> {
+        auto failed = corun::spawn(fail_after(0, 4));
+        while (!failed.done()) {
+          co_await corun::this_task::yield();
+        }
+        std::pair<int, int> seen{-1, -1};
+        try {
+          co_await corun::cancel_and_await(failed);
+        } catch (const test_error& e) {
+          seen.first = e.id();
+        }
+        // Nothing was taken from the handle: a second call rethrows the same failure.
+        try {
+          co_await corun::cancel_and_await(failed);
+        } catch (const test_error& e) {
+          seen.second = e.id();
+        }
+        co_return seen;
+      });
+      CHECK(h.get() == std::pair<int, int>{4, 4});
+    }
+  }
+
+  TEST_CASE(
+      "cancel_and_await: a join_handle whose task already ended cancelled returns quietly, "
+      "also to a cancelled caller") {
+    std::atomic<bool> ready{false};
+    std::atomic<bool> returned{false};
+    corun::runtime rt(with_workers(2));
+    auto caller = rt.spawn([&]() -> task<void> {
+      auto victim = corun::spawn(yield_forever());
+      victim.cancel("before");
+      while (!victim.done()) {
+        co_await corun::this_task::yield();
+      }
+      ready.store(true);
+      while (!corun::this_task::token().cancel_requested()) {
+        std::this_thread::yield();  // blocks this worker only until the test cancels us
+      }
+      // Nothing is waited for: the victim's cancellation is not turned into ours.
+      co_await corun::cancel_and_await(victim);
+      returned.store(true);
+      corun::this_task::checkpoint();  // our own cancellation, at the next suspension point
+    });
+    REQUIRE(wait_until_set(ready));
+    caller.cancel("caller");
+    CHECK_THROWS_AS(caller.get(), corun::task_cancelled);
+    CHECK(returned.load());
+  }
+
+  TEST_CASE(
+      "cancel_and_await: a task_handle whose task already failed rethrows the failure, which "
+      "counts as observed") {
+    failure_recorder unhandled;
+    {
+      corun::runtime_options options = with_workers(2);
+      options.on_unhandled_exception = unhandled.handler();
+      corun::runtime rt(options);
+      corun::task_handle handle = rt.spawn(fail_after(0, 5));  // the join_handle is dropped
+      REQUIRE(wait_until_done(handle));
+      auto caller = rt.spawn([&]() -> task<int> {
+        try {
+          co_await corun::cancel_and_await(handle);
+        } catch (const test_error& e) {
+          co_return e.id();
+        }
+        co_return -1;
+      });
+      CHECK(caller.get() == 5);
+    }  // the last handle goes with `handle`'s scope: an unobserved failure would be reported
+    CHECK(unhandled.count() == 0);
   }
 
   TEST_CASE("cancel_and_await: another failure of the task propagates") {

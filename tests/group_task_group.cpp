@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -378,6 +379,59 @@ TEST_SUITE("group_task_group") {
         CHECK(e.id() == 7);
       }
     }
+  }
+
+  TEST_CASE(
+      "task_group destroyed without join is logged on stderr in debug builds, with the "
+      "number of children still running") {
+    corun::runtime rt(with_workers(2));
+    std::atomic<int> started{0};
+    std::string running_owner;
+    std::string completed_owner;
+    stderr_capture capture;
+    // Two children still running and one completed: only the two are counted as running.
+    rt.block_on([&]() -> task<void> {
+      running_owner = std::to_string(corun::this_task::id());
+      task_group g;
+      for (int i = 0; i < 2; ++i) {
+        (void)g.spawn([&]() -> task<void> {
+          started.fetch_add(1);
+          co_await corun::this_task::sleep_forever();
+        });
+      }
+      auto quick = g.spawn(value_of(1));
+      while (started.load() != 2 || !quick.done()) {
+        co_await corun::this_task::yield();
+      }
+    }());
+    // Every child completed: nothing is cancelled, and the log does not claim otherwise.
+    rt.block_on([&]() -> task<void> {
+      completed_owner = std::to_string(corun::this_task::id());
+      task_group g;
+      auto quick = g.spawn(value_of(2));
+      while (!quick.done()) {
+        co_await corun::this_task::yield();
+      }
+    }());
+    const std::string log = capture.finish();
+    CAPTURE(log);
+    const bool logged_running = std::regex_search(
+        log, std::regex("corun: task #" + running_owner +
+                        " destroyed task_group #[0-9]+ without join\\(\\): its 2 running children "
+                        "are cancelled and the task waits for them\n"));
+    const bool logged_completed = std::regex_search(
+        log, std::regex("corun: task #" + completed_owner +
+                        " destroyed task_group #[0-9]+ without join\\(\\): its 1 child had "
+                        "already completed\n"));
+#ifdef NDEBUG
+    // Release builds say nothing (task_group.hpp: "Debug builds log it on stderr").
+    CHECK(log.find("destroyed task_group") == std::string::npos);
+    CHECK_FALSE(logged_running);
+    CHECK_FALSE(logged_completed);
+#else
+    CHECK(logged_running);
+    CHECK(logged_completed);
+#endif
   }
 
   TEST_CASE("task_group size counts the children still running") {

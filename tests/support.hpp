@@ -1,6 +1,6 @@
 /// \file
 /// Shared helpers of the corun tests: worker-count sweeps, sanitizer-aware sizes, a recorder for
-/// `on_unhandled_exception`, small task building blocks and a hang watchdog.
+/// `on_unhandled_exception`, small task building blocks, a stderr capture and a hang watchdog.
 ///
 /// Every test case is also checked by the `live_frames` listener of tests/test_main.cpp: the
 /// number of live coroutine frames must be back to its starting value when the case ends.
@@ -307,6 +307,52 @@ inline std::string in_child_process(F body) {
   }
   return "unknown";
 }
+
+// ---- Output capture -----------------------------------------------------------------------------
+
+/// Redirects file descriptor 2 to a temporary file while alive: for tests of what the runtime
+/// prints on stderr (unhandled failures, debug logs). Not thread-safe against other users of fd 2.
+class stderr_capture {
+ public:
+  stderr_capture() : m_file(std::tmpfile()) {
+    REQUIRE(m_file != nullptr);
+    std::fflush(stderr);
+    m_saved = ::dup(2);
+    REQUIRE(m_saved >= 0);
+    REQUIRE(::dup2(::fileno(m_file), 2) >= 0);
+  }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+  ~stderr_capture() {
+    restore();
+    std::fclose(m_file);
+  }
+  /// Restores stderr and returns what was written to it meanwhile.
+  std::string finish() {
+    restore();
+    std::string text;
+    std::rewind(m_file);
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, m_file)) > 0) {
+      text.append(buffer, n);
+    }
+    return text;
+  }
+
+ private:
+  void restore() {
+    if (m_saved >= 0) {
+      std::fflush(stderr);
+      ::dup2(m_saved, 2);
+      ::close(m_saved);
+      m_saved = -1;
+    }
+  }
+
+  std::FILE* m_file;
+  int m_saved = -1;
+};
 
 // ---- Watchdog ----------------------------------------------------------------------------------
 

@@ -4,9 +4,6 @@
 /// failure goes to `on_unhandled_exception`.
 #include "support.hpp"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <set>
 #include <string>
 #include <utility>
@@ -47,49 +44,6 @@ task<int> throw_at_start(int id) {
   throw test_error(id);
   co_return 0;
 }
-
-/// Redirects file descriptor 2 to a temporary file while alive.
-class stderr_capture {
- public:
-  stderr_capture() : m_file(std::tmpfile()) {
-    REQUIRE(m_file != nullptr);
-    std::fflush(stderr);
-    m_saved = ::dup(2);
-    REQUIRE(m_saved >= 0);
-    REQUIRE(::dup2(::fileno(m_file), 2) >= 0);
-  }
-  stderr_capture(const stderr_capture&) = delete;
-  stderr_capture& operator=(const stderr_capture&) = delete;
-  ~stderr_capture() {
-    restore();
-    std::fclose(m_file);
-  }
-  /// Restores stderr and returns what was written to it meanwhile.
-  std::string finish() {
-    restore();
-    std::string text;
-    std::rewind(m_file);
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, m_file)) > 0) {
-      text.append(buffer, n);
-    }
-    return text;
-  }
-
- private:
-  void restore() {
-    if (m_saved >= 0) {
-      std::fflush(stderr);
-      ::dup2(m_saved, 2);
-      ::close(m_saved);
-      m_saved = -1;
-    }
-  }
-
-  std::FILE* m_file;
-  int m_saved = -1;
-};
 
 }  // namespace
 

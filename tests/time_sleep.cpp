@@ -8,15 +8,180 @@
 
 #include "support.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <compare>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
+#include <string>
+#include <thread>
 #include <vector>
 
 using corun::task;
 using namespace corun_test;
 using namespace std::chrono_literals;
+
+namespace {
+
+// ---- A program whose wake-ups tie: the determinism tests of virtual time -------------------
+
+/// One wake-up: when (virtual time since the start), which task (its depth in the tree and its
+/// key, unique per depth) and which of its sleeps.
+struct wakeup {
+  std::chrono::nanoseconds at;
+  int depth;
+  std::uint64_t key;
+  int step;
+  friend auto operator<=>(const wakeup&, const wakeup&) = default;
+};
+
+constexpr int tree_roots = 24;
+constexpr int tree_steps = 3;
+constexpr int tree_depth = 2;
+
+/// A fixed pseudo-random number per (key, step, depth) (splitmix64).
+std::uint64_t tree_hash(std::uint64_t key, int step, int depth) {
+  std::uint64_t x = key * 64 + static_cast<std::uint64_t>(step * 8 + depth) + 0x9E3779B97F4A7C15;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE5E4B9;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EB;
+  return x ^ (x >> 31);
+}
+
+/// Every sleep is 10, 20 or 30 ms, so most wake-ups share their instant with others.
+std::chrono::milliseconds tree_nap(std::uint64_t key, int step, int depth) {
+  return std::chrono::milliseconds(10 * static_cast<int>(1 + tree_hash(key, step, depth) % 3));
+}
+
+/// About half the wake-ups above the last depth spawn a child, which sleeps in turn.
+bool tree_spawns(std::uint64_t key, int step, int depth) {
+  return depth < tree_depth && (tree_hash(key, step, depth) >> 8) % 2 == 0;
+}
+
+std::uint64_t tree_child(std::uint64_t key, int step) {
+  return key * tree_steps + static_cast<std::uint64_t>(step);
+}
+
+struct wakeup_trace {
+  corun::time_point start;
+  std::mutex lock;
+  std::vector<wakeup> wakeups;  // in the order they were recorded; guarded by lock
+};
+
+task<void> sleeper_tree(wakeup_trace& trace, std::uint64_t key, int depth) {
+  for (int step = 0; step < tree_steps; ++step) {
+    co_await corun::sleep_for(tree_nap(key, step, depth));
+    {
+      const std::lock_guard guard(trace.lock);
+      trace.wakeups.push_back(wakeup{corun::now() - trace.start, depth, key, step});
+    }
+    if (tree_spawns(key, step, depth)) {
+      // The handle is dropped: the child stays in the tree, and its parent completes after it.
+      static_cast<void>(corun::spawn(sleeper_tree(trace, tree_child(key, step), depth + 1)));
+    }
+  }
+}
+
+/// Runs the program once; returns its wake-ups in the order they were recorded.
+std::vector<wakeup> run_sleeper_trees(std::size_t workers) {
+  wakeup_trace trace;
+  corun::runtime rt(with_virtual_time(workers));
+  trace.start = rt.now();
+  rt.block_on([&]() -> task<void> {
+    for (int root = 0; root < tree_roots; ++root) {
+      static_cast<void>(corun::spawn(sleeper_tree(trace, static_cast<std::uint64_t>(root), 0)));
+    }
+    co_return;
+  }());
+  return std::move(trace.wakeups);
+}
+
+/// The wake-ups the program must make, computed without a runtime, sorted.
+std::vector<wakeup> expected_wakeups() {
+  std::vector<wakeup> out;
+  const auto walk = [&](const auto& self, std::uint64_t key, int depth,
+                        std::chrono::nanoseconds at) -> void {
+    for (int step = 0; step < tree_steps; ++step) {
+      at += tree_nap(key, step, depth);
+      out.push_back(wakeup{at, depth, key, step});
+      if (tree_spawns(key, step, depth)) {
+        self(self, tree_child(key, step), depth + 1, at);
+      }
+    }
+  };
+  for (int root = 0; root < tree_roots; ++root) {
+    walk(walk, static_cast<std::uint64_t>(root), 0, std::chrono::nanoseconds::zero());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool instants_in_order(const std::vector<wakeup>& wakeups) {
+  return std::is_sorted(wakeups.begin(), wakeups.end(),
+                        [](const wakeup& a, const wakeup& b) { return a.at < b.at; });
+}
+
+// ---- Worker threads seen from the kernel: the kick test -------------------------------------
+
+pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+/// The threads of this process whose name starts with `prefix`.
+std::vector<pid_t> threads_named(const std::string& prefix) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name.rfind(prefix, 0) == 0) {
+      found.push_back(static_cast<pid_t>(std::stol(entry.path().filename().string())));
+    }
+  }
+  return found;
+}
+
+/// Waits (for at most a minute) until `count` threads are named with `prefix` (a worker names
+/// itself when it starts running) and returns them, or fewer if they never were.
+std::vector<pid_t> wait_for_threads_named(const std::string& prefix, std::size_t count) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  std::vector<pid_t> found = threads_named(prefix);
+  while (found.size() < count && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+    found = threads_named(prefix);
+  }
+  return found;
+}
+
+/// True if thread `tid` of this process is blocked in the kernel (state S: the futex wait of
+/// a parked worker; a runnable or running thread is R).
+bool blocked_in_kernel(pid_t tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) {
+    return false;
+  }
+  // "tid (comm) S ...": the name may hold spaces or parentheses, the state follows the last ')'.
+  const std::size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S';
+}
+
+/// Waits (for at most `limit`) until every thread in `tids` is blocked in the kernel.
+bool wait_until_blocked(const std::vector<pid_t>& tids,
+                        std::chrono::seconds limit = std::chrono::minutes(1)) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (std::all_of(tids.begin(), tids.end(), blocked_in_kernel)) {
+      return true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+}  // namespace
 
 TEST_SUITE("time_sleep") {
   TEST_CASE("virtual time: sleep_for(3600s) returns at once with now() an hour later") {
@@ -126,6 +291,67 @@ TEST_SUITE("time_sleep") {
     }
   }
 
+  // With ties, runtime_options::virtual_time promises the instants and which tasks wake at
+  // each, not the order within an instant on several workers (the woken tasks run in parallel,
+  // and the timers they arm concurrently tie in no fixed order): exactly what is checked here.
+  TEST_CASE("virtual time: with tied deadlines each instant wakes the same tasks every run") {
+    const std::vector<wakeup> expected = expected_wakeups();
+    REQUIRE(expected.size() > 100);
+    REQUIRE(std::adjacent_find(expected.begin(), expected.end(),
+                               [](const wakeup& a, const wakeup& b) { return a.at == b.at; }) !=
+            expected.end());  // the program really has ties
+    for (const std::size_t workers : {std::size_t{2}, std::size_t{4}, std::size_t{8}}) {
+      CAPTURE(workers);
+      for (int run = 0; run < 3; ++run) {
+        CAPTURE(run);
+        std::vector<wakeup> wakeups = run_sleeper_trees(workers);
+        CHECK(instants_in_order(wakeups));
+        std::sort(wakeups.begin(), wakeups.end());
+        CHECK(wakeups == expected);
+      }
+    }
+  }
+
+  TEST_CASE(
+      "virtual time: with tied deadlines one worker wakes tasks in the same order every run") {
+    const std::vector<wakeup> first = run_sleeper_trees(1);
+    CHECK(instants_in_order(first));
+    std::vector<wakeup> sorted = first;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(sorted == expected_wakeups());
+    for (int run = 1; run < 3; ++run) {
+      CAPTURE(run);
+      CHECK(run_sleeper_trees(1) == first);
+    }
+  }
+
+  // runtime_options::virtual_time: time jumps when every worker is idle, not when every task
+  // waits for the clock; a task waiting for another thread does not hold time back.
+  TEST_CASE("virtual time: the clock jumps while a task waits for an event a thread will set") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::async_event event;
+      std::atomic<bool> waiting{false};
+      corun::runtime rt(with_virtual_time(workers));
+      const corun::time_point start = rt.now();
+      auto waiter = rt.spawn([&]() -> task<corun::time_point> {
+        waiting.store(true);
+        co_await event.wait();
+        co_return corun::now();
+      });
+      REQUIRE(wait_until_set(waiting));
+      // Nobody advances the clock and the waiter is not waiting for it: only a jump taken while
+      // the waiter still waits can end this hour-long sleep.
+      auto sleeper = rt.spawn([]() -> task<void> { co_await corun::sleep_for(1h); });
+      CHECK(wait_until_done(sleeper));
+      sleeper.get();
+      CHECK(rt.now() - start == 1h);
+      CHECK_FALSE(waiter.done());
+      event.set();  // from this thread, outside the runtime
+      CHECK(waiter.get() - start == 1h);
+    }
+  }
+
   TEST_CASE("virtual time: advance moves the clock by hand and fires what came due") {
     std::atomic<bool> woke{false};
     corun::runtime rt(with_virtual_time(2));
@@ -225,22 +451,53 @@ TEST_SUITE("time_sleep") {
     }
   }
 
+  // The kick path of runtime_core::timers_changed: a deadline armed earlier than the one the
+  // timer-serving worker sleeps until must wake that worker. Set up so that the kick is the
+  // only way: one worker is held by a task that spins without suspending (so it serves no
+  // timers), every other worker is asleep in the kernel with the far deadline queued (so one
+  // of them sleeps until it, serving the timers), then the spinner arms the near deadline and
+  // suspends, and its worker parks without serving (the service is taken). No timing is
+  // asserted: a missing kick leaves the near sleep unfinished for the hour, which the
+  // minute-long waits report.
   TEST_CASE("real time: an earlier deadline wakes the worker sleeping until a later one") {
-    for (const std::size_t workers : worker_counts) {
+    for (const std::size_t workers : {std::size_t{2}, std::size_t{4}, std::size_t{8}}) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
-      // A far deadline first: a parked worker now sleeps until it (an hour away). The worker
-      // that runs it parks afterwards, so counting from before the spawn cannot miss that.
-      const std::uint64_t parks_before = rt.stats().parks;
-      auto far = rt.spawn([]() -> task<void> { co_await corun::sleep_for(1h); });
-      while (rt.stats().parks == parks_before) {
-        std::this_thread::yield();  // let the workers fall asleep
+      corun::runtime_options options = with_workers(workers);
+      options.name = "kick";
+      corun::runtime rt(std::move(options));
+      std::atomic<pid_t> spinner_tid{0};
+      std::atomic<bool> far_running{false};
+      std::atomic<bool> go{false};
+      auto spinner = rt.spawn([&]() -> task<void> {
+        spinner_tid.store(current_tid());
+        while (!go.load()) {
+          std::this_thread::yield();  // holds its worker: no suspension, so no timer service
+        }
+        co_await corun::sleep_for(10ms);  // armed from a worker while the server sleeps
+      });
+      while (spinner_tid.load() == 0) {
+        std::this_thread::yield();
       }
-      // Armed from a worker while the server sleeps until the far deadline: it must be kicked.
-      auto near = rt.spawn([]() -> task<void> { co_await corun::sleep_for(10ms); });
-      CHECK(wait_until_done(near));
-      near.get();
+      // The far deadline, armed on another worker (the spinner's is held); that worker parks
+      // after arming it and, with the far deadline queued, one parked worker serves it.
+      auto far = rt.spawn([&]() -> task<void> {
+        far_running.store(true);
+        co_await corun::sleep_for(1h);
+      });
+      REQUIRE(wait_until_set(far_running));
+      std::vector<pid_t> others = wait_for_threads_named("kick-w", workers);
+      REQUIRE(others.size() == workers);
+      others.erase(std::remove(others.begin(), others.end(), spinner_tid.load()), others.end());
+      REQUIRE(others.size() == workers - 1);
+      // Every other worker asleep in the kernel: the one that ran `far` parked after arming
+      // it. A bound on waiting, not an assertion on timing: on a loaded machine this only
+      // takes longer.
+      CHECK(wait_until_blocked(others));
+      go.store(true);
+      CHECK(wait_until_done(spinner));
+      spinner.get();
       far.cancel("done");
+      CHECK(wait_until_done(far));
       CHECK_THROWS_AS(far.get(), corun::task_cancelled);
     }
   }

@@ -6,6 +6,7 @@
 #include "support.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -76,6 +77,92 @@ TEST_SUITE("time_timeout") {
       CHECK(origin == corun::cancel_origin::deadline);
       CHECK(reason == "timed out after 250 ms");
       CHECK(rt.now() - start == 300ms);
+    }
+  }
+
+  // Provenance: the task a deadline cancels, and its children, can tell it was a deadline.
+  TEST_CASE("timeout: the cancelled task and its children are told it was a deadline") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      std::string described;
+      std::string child_described;
+      std::uint64_t limited_id = 0;
+      auto body = [&]() -> task<void> {
+        limited_id = corun::this_task::id();
+        auto child_body = [&]() -> task<void> {
+          try {
+            co_await corun::sleep_for(10s);
+          } catch (const corun::cancelled& c) {
+            child_described = c.describe();
+            throw;
+          }
+        };
+        auto child = corun::spawn(child_body());
+        try {
+          co_await corun::sleep_for(10s);
+        } catch (const corun::cancelled& c) {
+          described = c.describe();
+          throw;
+        }
+      };
+      CHECK_THROWS_AS(rt.block_on(corun::timeout(250ms, body())), corun::timeout_error);
+      CHECK(described == "cancelled: deadline exceeded: timed out after 250 ms");
+      CHECK(child_described ==
+            "cancelled: deadline exceeded: timed out after 250 ms "
+            "(requested on task #" +
+                std::to_string(limited_id) + ")");
+    }
+  }
+
+  TEST_CASE("move_on_after: the cancel names a limit that is not whole milliseconds") {
+    corun::runtime rt(with_virtual_time(2));
+    std::string described;
+    std::string message;
+    corun::cancel_origin origin = corun::cancel_origin::user;
+    auto body = [&]() -> task<void> {
+      try {
+        co_await corun::sleep_for(1s);
+      } catch (const corun::cancelled& c) {
+        described = c.describe();
+        message = c.message();
+        origin = c.origin();
+        throw;
+      }
+    };
+    CHECK_FALSE(rt.block_on(corun::move_on_after(1500us, body())));
+    CHECK(origin == corun::cancel_origin::deadline);
+    CHECK(message == "timed out after 1500 us");
+    CHECK(described == "cancelled: deadline exceeded: timed out after 1500 us");
+  }
+
+  // The deadline is armed before the task starts, so it comes first among the timers due at
+  // its instant (ties fire in arming order), whichever worker runs the task.
+  TEST_CASE("move_on_after: the deadline wins a tie with a sleep inside the task") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      const corun::time_point start = rt.now();
+      for (int i = 0; i < 50; ++i) {
+        CAPTURE(i);
+        CHECK_FALSE(rt.block_on(corun::move_on_after(10ms, sleep_a_while(10ms))));
+        CHECK_THROWS_AS(rt.block_on(corun::timeout(10ms, sleep_then(10ms, i))),
+                        corun::timeout_error);
+      }
+      CHECK(rt.now() - start == 1000ms);
+    }
+  }
+
+  // Real time: the deadline may fire before the task is attached to it (deadline_timer.cpp,
+  // step 2); it must be cancelled all the same.
+  TEST_CASE("timeout: a deadline that passed before the task started still cancels it") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      for (int i = 0; i < 100; ++i) {
+        CAPTURE(i);
+        CHECK_THROWS_AS(rt.block_on(corun::timeout(0ms, sleep_then(1h, i))), corun::timeout_error);
+      }
     }
   }
 

@@ -3,11 +3,15 @@
 #include "support.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
 
 using corun::task;
+using corun::task_group;
 using namespace corun_test;
 
 namespace {
@@ -51,6 +55,36 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+/// The line of `text` that contains `part` (empty if none).
+std::string line_with(const std::string& text, const std::string& part) {
+  const std::size_t at = text.find(part);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const std::size_t begin = text.rfind('\n', at) + 1;  // npos + 1 == 0: the first line
+  return text.substr(begin, text.find('\n', at) - begin);
+}
+
+/// The number that follows `marker` in `text`; 0 if there is none (or it is `null`).
+std::uint64_t number_after(const std::string& text, const std::string& marker) {
+  const std::size_t at = text.find(marker);
+  if (at == std::string::npos) {
+    return 0;
+  }
+  return std::strtoull(text.c_str() + at + marker.size(), nullptr, 10);
+}
+
+/// The object of the JSON dump that describes the task named `name` (empty if none). Names in
+/// these tests hold no braces.
+std::string json_task(const std::string& json, const std::string& name) {
+  const std::size_t at = json.find("\"name\":\"" + name + "\"");
+  if (at == std::string::npos) {
+    return {};
+  }
+  const std::size_t begin = json.rfind('{', at);
+  return json.substr(begin, json.find('}', at) - begin + 1);
+}
+
 }  // namespace
 
 TEST_SUITE("trace_dump_tasks") {
@@ -64,36 +98,124 @@ TEST_SUITE("trace_dump_tasks") {
   TEST_CASE("dump_tasks: the tree with names, parents and what each task awaits") {
     corun::runtime rt(tracking(2));
     std::atomic<bool> release{false};
+    std::atomic<std::uint64_t> awaited_id{0};
     auto server = rt.spawn(
-        [](std::atomic<bool>& r) -> task<void> {
+        [](std::atomic<bool>& r, std::atomic<std::uint64_t>& awaited) -> task<void> {
           auto a = corun::spawn(yield_until(r), corun::spawn_options{.name = "worker-a"});
           auto b = corun::spawn(yield_until(r), corun::spawn_options{.name = "worker-b"});
+          awaited.store(b.id());
           co_await b;
           co_await a;
-        }(release),
+        }(release, awaited_id),
         corun::spawn_options{.name = "server"});
     const std::string id = std::to_string(server.id());
-    const std::string text =
-        dump_until([&] { return text_dump(rt); },
-                   [&](const std::string& d) {
-                     return contains(d, "3 live tasks") && contains(d, "'server' [awaiting task #");
-                   });
+    const std::string awaiting = "'server' [awaiting task #";
+    const std::string text = dump_until(
+        [&] { return text_dump(rt); },
+        [&](const std::string& d) { return contains(d, "3 live tasks") && contains(d, awaiting); });
+    const std::string b_id = std::to_string(awaited_id.load());
     CHECK(contains(text, "corun runtime 'dumped': 3 live tasks\n"));
-    CHECK(contains(text, "task #" + id + " 'server' [awaiting task #"));
-    CHECK(contains(text, "\n  task #"));  // the workers are indented under the server
+    CHECK(contains(text, "task #" + id + " " + awaiting + b_id + "]\n"));
+    CHECK(contains(text, "\n  task #" + b_id + " 'worker-b' ["));  // indented under the server
+    CHECK(contains(text, "\n  task #"));
     CHECK(contains(text, "'worker-a' ["));
-    CHECK(contains(text, "'worker-b' ["));
 
     const std::string json = json_dump(rt);
-    CHECK(contains(json, "\"name\":\"server\",\"parent\":null"));
+    CHECK(contains(json, "\"name\":\"server\",\"parent\":null,\"group\":null,"));
+    CHECK(number_after(json_task(json, "server"), "\"awaiting\":") == awaited_id.load());
+    CHECK(contains(json, "{\"id\":" + b_id + ",\"name\":\"worker-b\",\"parent\":" + id + ","));
     CHECK(contains(json, "\"name\":\"worker-a\",\"parent\":" + id + ","));
-    CHECK(contains(json, "\"name\":\"worker-b\",\"parent\":" + id + ","));
+    CHECK(contains(json, "\"groups\":[]"));
     release.store(true);
     server.get();
     const std::string after =
         dump_until([&] { return text_dump(rt); },
                    [](const std::string& d) { return contains(d, ": 0 live tasks"); });
     CHECK(after == "corun runtime 'dumped': 0 live tasks\n");
+  }
+
+  TEST_CASE(
+      "dump_tasks: group members are listed under their group, with the same group ids in the "
+      "text and the JSON") {
+    corun::runtime rt(tracking(2));
+    std::atomic<bool> release{false};
+    auto server = rt.spawn(
+        [](std::atomic<bool>& r) -> task<void> {
+          task_group outer;
+          (void)outer.spawn(yield_until(r), corun::spawn_options{.name = "member-a"});
+          (void)outer.spawn(
+              corun::spawn_options{.name = "member-b"},
+              [](std::atomic<bool>& r2) -> task<void> {
+                task_group inner;  // a group owned by a member of the outer one
+                (void)inner.spawn(yield_until(r2), corun::spawn_options{.name = "nested"});
+                co_await inner.join();
+              },
+              std::ref(r));
+          co_await outer.join();
+        }(release),
+        corun::spawn_options{.name = "server"});
+    const std::string text =
+        dump_until([&] { return text_dump(rt); },
+                   [](const std::string& d) {
+                     return contains(d, "4 live tasks") && contains(d, "'nested'");
+                   });
+    const std::string json = json_dump(rt);  // ids are stable: the same tasks, later
+    CAPTURE(text);
+    CAPTURE(json);
+
+    const std::uint64_t server_id = server.id();
+    const std::string a_line = line_with(text, "'member-a'");
+    const std::string b_line = line_with(text, "'member-b'");
+    const std::string nested_line = line_with(text, "'nested'");
+    const std::uint64_t a_id = number_after(a_line, "task #");
+    const std::uint64_t b_id = number_after(b_line, "task #");
+    const std::uint64_t nested_id = number_after(nested_line, "task #");
+    const std::uint64_t outer_id = number_after(a_line, "(in group #");
+    const std::uint64_t inner_id = number_after(nested_line, "(in group #");
+    REQUIRE(outer_id != 0);
+    REQUIRE(inner_id != 0);
+    CHECK(number_after(b_line, "(in group #") == outer_id);
+    CHECK(inner_id != outer_id);
+    CHECK(line_with(text, "'server'").find("in group") == std::string::npos);
+
+    // The tree: server, its group, the members, the nested group under member-b, its member.
+    const std::string outer = std::to_string(outer_id);
+    const std::string inner = std::to_string(inner_id);
+    CHECK(contains(text, "\ntask #" + std::to_string(server_id) + " 'server' ["));
+    CHECK(contains(text, "\n  group #" + outer + "\n"));
+    CHECK(contains(text, "\n    task #" + std::to_string(a_id) + " 'member-a' ["));
+    CHECK(contains(text, "\n    task #" + std::to_string(b_id) + " 'member-b' ["));
+    CHECK(contains(text, "\n      group #" + inner + "\n"));
+    CHECK(contains(text, "\n        task #" + std::to_string(nested_id) + " 'nested' ["));
+
+    // The JSON names the same groups and parents.
+    const std::string a_json = json_task(json, "member-a");
+    const std::string b_json = json_task(json, "member-b");
+    const std::string nested_json = json_task(json, "nested");
+    CHECK(number_after(a_json, "\"id\":") == a_id);
+    CHECK(number_after(b_json, "\"id\":") == b_id);
+    CHECK(number_after(nested_json, "\"id\":") == nested_id);
+    CHECK(number_after(a_json, "\"group\":") == outer_id);
+    CHECK(number_after(b_json, "\"group\":") == outer_id);
+    CHECK(number_after(nested_json, "\"group\":") == inner_id);
+    CHECK(number_after(a_json, "\"parent\":") == server_id);  // the group's owner
+    CHECK(number_after(nested_json, "\"parent\":") == b_id);
+    CHECK(contains(a_json, "\"in_group\":true"));
+    CHECK(contains(json_task(json, "server"), "\"group\":null,\"in_group\":false"));
+    const std::string outer_members = a_id < b_id
+                                          ? std::to_string(a_id) + "," + std::to_string(b_id)
+                                          : std::to_string(b_id) + "," + std::to_string(a_id);
+    CHECK(contains(json, "{\"id\":" + outer + ",\"owner\":" + std::to_string(server_id) +
+                             ",\"members\":[" + outer_members + "]}"));
+    CHECK(contains(json, "{\"id\":" + inner + ",\"owner\":" + std::to_string(b_id) +
+                             ",\"members\":[" + std::to_string(nested_id) + "]}"));
+
+    release.store(true);
+    server.get();
+    const std::string after =
+        dump_until([&] { return json_dump(rt); },
+                   [](const std::string& d) { return contains(d, "\"tasks\":[]"); });
+    CHECK(after == "{\"untracked\":0,\"tasks\":[],\"groups\":[]}\n");
   }
 
   TEST_CASE("dump_tasks: JSON escapes names") {
@@ -126,6 +248,34 @@ TEST_SUITE("trace_dump_tasks") {
     while (!done.load()) {
       const std::string text = text_dump(rt);
       CHECK(contains(text, "live task"));
+      ++dumps;
+    }
+    h.get();
+    CHECK(dumps > 0);
+  }
+
+  TEST_CASE("dump_tasks: dumping while groups open, fill and close is safe") {
+    corun::runtime rt(tracking(4));
+    std::atomic<bool> done{false};
+    auto h = rt.spawn([](std::atomic<bool>& d) -> task<void> {
+      for (int round = 0; round < 30; ++round) {
+        task_group g;
+        for (int i = 0; i < 8; ++i) {
+          (void)g.spawn([](int yields) -> task<void> {
+            task_group nested;
+            (void)nested.spawn(yield_times(yields));
+            co_await nested.join();
+          }(i % 3));
+        }
+        co_await g.join();
+      }
+      d.store(true);
+    }(done));
+    int dumps = 0;
+    while (!done.load()) {
+      // Each dump reads the groups of the tasks it copies while those groups close and go.
+      CHECK(contains(text_dump(rt), "live task"));
+      CHECK(contains(json_dump(rt), "\"groups\":["));
       ++dumps;
     }
     h.get();

@@ -43,6 +43,26 @@ constexpr auto known_workloads = std::to_array<workload_row>({
     {"sleep_memory", "-", true, "threads"},
 });
 
+/// A row of the second table: a counter that is not a time per task.
+struct figure_row {
+  std::string_view workload;
+  std::string_view counter;
+  /// What the row is called after the workload (and its variant).
+  std::string_view label;
+  std::string_view unit;
+  int decimals;
+};
+
+/// The second table's rows: for each corun variant of a workload, its figures in this order.
+constexpr auto known_figures = std::to_array<figure_row>({
+    {"timer_lateness", "p50_us", "p50", "us", 0},
+    {"timer_lateness", "p99_us", "p99", "us", 0},
+    {"sleep_memory", "bytes_per_task", "per sleeping task", "bytes", 0},
+});
+
+/// The counter of the first table, recorded in ns.
+constexpr std::string_view ns_counter = "ns_per_task";
+
 [[nodiscard]] std::size_t row_rank(std::string_view workload) {
   const auto* found =
       std::find_if(known_workloads.begin(), known_workloads.end(),
@@ -141,54 +161,90 @@ void table_reporter::ReportRuns(const std::vector<Run>& runs) {
       }
       continue;
     }
-    const auto counter = run.counters.find("ns_per_task");
-    if (counter == run.counters.end()) {
-      continue;
-    }
+    const bool timed_per_task = run.counters.find(std::string(ns_counter)) != run.counters.end();
     const bool single_run = run.run_type == Run::RT_Iteration || run.aggregate_name == "median";
-    if (single_run && threads == 1 && (impl == "serial" || impl == "tbb") &&
+    if (timed_per_task && single_run && threads == 1 && (impl == "serial" || impl == "tbb") &&
         run.GetAdjustedRealTime() > 0.0) {
       const double share = run.GetAdjustedCPUTime() / run.GetAdjustedRealTime();
       m_min_cpu_share = std::min(m_min_cpu_share.value_or(share), share);
     }
-    // The counter is a rate inverted: seconds per task.
-    const double ns = counter->second.value * 1e9;
-    if (run.run_type == Run::RT_Aggregate) {
-      if (run.aggregate_name == "median") {
-        measured.median = ns;
+    for (const auto& [name, counter] : run.counters) {
+      // ns_per_task is a rate inverted: seconds per task.
+      const double number = name == ns_counter ? counter.value * 1e9 : counter.value;
+      figure& recorded = measured.counters[name];
+      if (run.run_type == Run::RT_Aggregate) {
+        if (run.aggregate_name == "median") {
+          recorded.median = number;
+        }
+      } else {
+        recorded.repetitions.push_back(number);
       }
-    } else {
-      measured.repetitions.push_back(ns);
     }
   }
 }
 
 void table_reporter::Finalize() { m_display.Finalize(); }
 
-std::optional<double> table_reporter::ns_per_task(const std::string& workload,
-                                                  const std::string& impl,
-                                                  std::size_t threads) const {
+std::optional<double> table_reporter::value(const std::string& workload, const std::string& impl,
+                                            std::size_t threads, std::string_view counter) const {
   const auto found = m_samples.find(key{workload, impl, threads});
   if (found == m_samples.end() || found->second.failed) {
     return std::nullopt;
   }
-  if (found->second.median) {
-    return found->second.median;
-  }
-  if (found->second.repetitions.empty()) {
+  const auto recorded = found->second.counters.find(counter);
+  if (recorded == found->second.counters.end()) {
     return std::nullopt;
   }
-  return median_of(found->second.repetitions);
+  if (recorded->second.median) {
+    return recorded->second.median;
+  }
+  if (recorded->second.repetitions.empty()) {
+    return std::nullopt;
+  }
+  return median_of(recorded->second.repetitions);
 }
 
-std::string table_reporter::ns_cell(const std::string& workload, const std::string& impl,
-                                    std::size_t threads) const {
+std::string table_reporter::cell(const std::string& workload, const std::string& impl,
+                                 std::size_t threads, std::string_view counter,
+                                 int decimals) const {
   const auto found = m_samples.find(key{workload, impl, threads});
   if (found != m_samples.end() && found->second.failed) {
     return "FAILED";
   }
-  const std::optional<double> ns = ns_per_task(workload, impl, threads);
-  return ns ? fixed(*ns, 1) : std::string("-");
+  const std::optional<double> number = value(workload, impl, threads, counter);
+  return number ? fixed(*number, decimals) : std::string("-");
+}
+
+void table_reporter::print_cells(std::ostream& out,
+                                 const std::vector<std::vector<std::string>>& cells) {
+  std::vector<std::size_t> widths(cells.front().size(), 0);
+  for (const auto& line : cells) {
+    for (std::size_t column = 0; column < line.size(); ++column) {
+      widths[column] = std::max(widths[column], line[column].size());
+    }
+  }
+  for (std::size_t row = 0; row < cells.size(); ++row) {
+    const auto& line = cells[row];
+    for (std::size_t column = 0; column < line.size(); ++column) {
+      out << (column == 0 ? "" : "  ");
+      if (column == 0) {
+        out << std::left << std::setw(static_cast<int>(widths[column])) << line[column]
+            << std::right;
+      } else if (column + 1 == line.size()) {
+        out << line[column];
+      } else {
+        out << std::setw(static_cast<int>(widths[column])) << line[column];
+      }
+    }
+    out << '\n';
+    if (row == 0) {
+      std::size_t total = 0;
+      for (const std::size_t width : widths) {
+        total += width + 2;
+      }
+      out << std::string(total - 2, '-') << '\n';
+    }
+  }
 }
 
 void table_reporter::print_table(std::ostream& out) const {
@@ -214,75 +270,87 @@ void table_reporter::print_table(std::ostream& out) const {
     }
   }
 
-  std::vector<std::vector<std::string>> cells;
-  std::vector<std::string> header{"workload"};
-  for (const std::size_t threads : m_threads) {
-    // Appended piece by piece: `" " + std::to_string(n) + "w"` trips g++ 12's false -Wrestrict
-    // (GCC bug 105329) at -O3.
-    std::string suffix(" ");
-    suffix.append(std::to_string(threads)).append("w");
-    for (const char* column : {"corun", "tbb", "ratio"}) {
-      header.push_back(std::string(column).append(suffix));
+  // The per-worker-count columns of both tables: corun, the baseline, their ratio.
+  const auto add_columns = [&](std::vector<std::string>& header, const char* baseline_column) {
+    for (const std::size_t threads : m_threads) {
+      // Appended piece by piece: `" " + std::to_string(n) + "w"` trips g++ 12's false
+      // -Wrestrict (GCC bug 105329) at -O3.
+      std::string suffix(" ");
+      suffix.append(std::to_string(threads)).append("w");
+      for (const char* column : {"corun", baseline_column, "ratio"}) {
+        header.push_back(std::string(column).append(suffix));
+      }
     }
-  }
-  header.emplace_back("target ratio (DESIGN.md)");
-  cells.push_back(header);
-
-  for (const auto& [workload, impl] : rows) {
+  };
+  const auto add_cells = [&](std::vector<std::string>& line, const std::string& workload,
+                             const std::string& impl, std::string_view counter, int decimals) {
+    const std::string baseline = baseline_of(workload);
+    for (const std::size_t threads : m_threads) {
+      const std::optional<double> corun_value = value(workload, impl, threads, counter);
+      const std::optional<double> base_value = value(workload, baseline, threads, counter);
+      std::string base_cell = cell(workload, baseline, threads, counter, decimals);
+      if (baseline != "tbb" && base_cell != "-") {
+        base_cell.append(" [").append(baseline).append("]");
+      }
+      line.push_back(cell(workload, impl, threads, counter, decimals));
+      line.push_back(base_cell);
+      line.push_back(comparable(workload) && corun_value && base_value && *base_value > 0.0
+                         ? fixed(*corun_value / *base_value, 2)
+                         : std::string("-"));
+    }
+  };
+  const auto label_of = [](const std::string& workload, const std::string& impl) {
     std::string label = workload;
     if (impl != "corun") {
       label.append(" [").append(impl).append("]");
     }
-    const std::string baseline = baseline_of(workload);
-    std::vector<std::string> line{label};
-    for (const std::size_t threads : m_threads) {
-      const std::optional<double> corun_ns = ns_per_task(workload, impl, threads);
-      const std::optional<double> base_ns = ns_per_task(workload, baseline, threads);
-      std::string base_cell = ns_cell(workload, baseline, threads);
-      if (baseline != "tbb" && base_cell != "-") {
-        base_cell.append(" [").append(baseline).append("]");
-      }
-      line.push_back(ns_cell(workload, impl, threads));
-      line.push_back(base_cell);
-      line.push_back(comparable(workload) && corun_ns && base_ns && *base_ns > 0.0
-                         ? fixed(*corun_ns / *base_ns, 2)
-                         : std::string("-"));
+    return label;
+  };
+
+  // Rows without a single figure in ns per task (timer_lateness measures only lateness) are
+  // left to the second table.
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::string> header{"workload"};
+  add_columns(header, "tbb");
+  header.emplace_back("target ratio (DESIGN.md)");
+  cells.push_back(header);
+  for (const auto& [workload, impl] : rows) {
+    std::vector<std::string> line{label_of(workload, impl)};
+    add_cells(line, workload, impl, ns_counter, 1);
+    if (std::all_of(line.begin() + 1, line.end(), [](const std::string& c) { return c == "-"; })) {
+      continue;
     }
     line.emplace_back(impl == "corun" ? design_target(workload) : "-");
     cells.push_back(line);
   }
-
-  std::vector<std::size_t> widths(header.size(), 0);
-  for (const auto& line : cells) {
-    for (std::size_t column = 0; column < line.size(); ++column) {
-      widths[column] = std::max(widths[column], line[column].size());
-    }
+  if (cells.size() > 1) {
+    out << "\ncorun vs oneTBB: wall-clock ns per task, median of " << m_repetitions
+        << (m_repetitions == 1 ? " repetition" : " repetitions")
+        << "; ratio = corun / tbb, or / the baseline a cell names (lower is better)\n";
+    print_cells(out, cells);
   }
 
-  out << "\ncorun vs oneTBB: wall-clock ns per task, median of " << m_repetitions
-      << (m_repetitions == 1 ? " repetition" : " repetitions")
-      << "; ratio = corun / tbb, or / the baseline a cell names (lower is better)\n";
-  for (std::size_t row = 0; row < cells.size(); ++row) {
-    const auto& line = cells[row];
-    for (std::size_t column = 0; column < line.size(); ++column) {
-      out << (column == 0 ? "" : "  ");
-      if (column == 0) {
-        out << std::left << std::setw(static_cast<int>(widths[column])) << line[column]
-            << std::right;
-      } else if (column + 1 == line.size()) {
-        out << line[column];
-      } else {
-        out << std::setw(static_cast<int>(widths[column])) << line[column];
+  // The second table: issue 4's figures that are not times per task.
+  std::vector<std::vector<std::string>> figures;
+  std::vector<std::string> figure_header{"figure", "unit"};
+  add_columns(figure_header, "baseline");
+  figures.push_back(figure_header);
+  for (const auto& [workload, impl] : rows) {
+    for (const figure_row& row : known_figures) {
+      if (workload != row.workload) {
+        continue;
       }
+      std::vector<std::string> line{label_of(workload, impl).append(" ").append(row.label),
+                                    std::string(row.unit)};
+      add_cells(line, workload, impl, row.counter, row.decimals);
+      figures.push_back(line);
     }
-    out << '\n';
-    if (row == 0) {
-      std::size_t total = 0;
-      for (const std::size_t width : widths) {
-        total += width + 2;
-      }
-      out << std::string(total - 2, '-') << '\n';
-    }
+  }
+  if (figures.size() > 1) {
+    out << "\ntimer lateness and memory per sleeping task, median of " << m_repetitions
+        << (m_repetitions == 1 ? " repetition" : " repetitions")
+        << "; ratio = corun / the baseline (lower is better)\n";
+    print_cells(out, figures);
   }
   // Context for the multi-worker columns, which need every core: this run's own threads count
   // towards the load too (up to the worker count), so a load well above the core count means

@@ -6,10 +6,12 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -17,7 +19,7 @@
 namespace bench {
 
 /// Wraps the display reporter Google benchmark would have used (console, JSON or CSV, as
-/// `--benchmark_format` says) and records every run's `ns_per_task` and every failure.
+/// `--benchmark_format` says) and records every run's counters and every failure.
 ///
 /// Names: every benchmark here measures wall time, so the `/real_time` suffix Google benchmark
 /// appends is dropped from what is displayed; names read `<workload>/<impl>/<threads>`. Filters
@@ -36,30 +38,41 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   /// Benchmarks that reported an error (a wrong result), as "name: message".
   [[nodiscard]] const std::vector<std::string>& failures() const noexcept { return m_failures; }
 
-  /// Prints the table: a row per workload and corun variant, ns per task of corun and oneTBB (or
-  /// the workload's other baseline, marked `[threads]`) at each worker count, their ratio, and
-  /// the ratio DESIGN.md section 5 targets.
+  /// Prints the tables. First a row per workload and corun variant with a figure in ns per
+  /// task: that of corun and oneTBB (or the workload's other baseline, marked `[threads]`) at
+  /// each worker count, their ratio, and the ratio DESIGN.md section 5 targets. Then, in the
+  /// same columns plus a unit, the figures that are not times per task: timer lateness (p50,
+  /// p99) and memory per sleeping task against the thread-per-waiter baseline.
   void print_table(std::ostream& out) const;
 
  private:
   /// Workload, implementation and worker count.
   using key = std::tuple<std::string, std::string, std::size_t>;
 
-  struct samples {
-    /// ns per task of each repetition.
+  /// One counter of one benchmark.
+  struct figure {
+    /// The value of each repetition.
     std::vector<double> repetitions;
     /// Google benchmark's median aggregate, when it computed one.
     std::optional<double> median;
+  };
+
+  struct samples {
+    /// By counter name; `ns_per_task` converted to ns.
+    std::map<std::string, figure, std::less<>> counters;
     bool failed = false;
   };
 
-  /// The median ns per task of `<workload>/<impl>` at `threads`, unless it failed or did not run.
-  [[nodiscard]] std::optional<double> ns_per_task(const std::string& workload,
-                                                  const std::string& impl,
-                                                  std::size_t threads) const;
-  /// The table cell for it: the number, `FAILED` or `-`.
-  [[nodiscard]] std::string ns_cell(const std::string& workload, const std::string& impl,
-                                    std::size_t threads) const;
+  /// The median of `counter` of `<workload>/<impl>` at `threads`, unless it failed or did not
+  /// report it.
+  [[nodiscard]] std::optional<double> value(const std::string& workload, const std::string& impl,
+                                            std::size_t threads, std::string_view counter) const;
+  /// The table cell for it: the number with `decimals` decimals, `FAILED` or `-`.
+  [[nodiscard]] std::string cell(const std::string& workload, const std::string& impl,
+                                 std::size_t threads, std::string_view counter, int decimals) const;
+  /// Prints `cells` (the first line is the header) in aligned columns, the first left-aligned,
+  /// the last unpadded.
+  static void print_cells(std::ostream& out, const std::vector<std::vector<std::string>>& cells);
 
   benchmark::BenchmarkReporter& m_display;
   std::map<key, samples> m_samples;

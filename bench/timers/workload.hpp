@@ -35,6 +35,9 @@
 ///   thread ends up to its timer slack (50 us by default) late, and on a loaded machine a woken
 ///   worker may wait milliseconds for a CPU. `chrt -f 1 corun_bench ...` shows the runtime's
 ///   own share (no slack, no waiting for a CPU).
+///
+/// `timer_structure` (structure.hpp) measures the heap alone against a timing wheel, without
+/// tasks or workers.
 #pragma once
 
 #include "common/harness.hpp"

@@ -17,10 +17,10 @@
 /// ticks still running are cancelled and awaited, and the timer ends failed with that
 /// exception. (In `accumulate` mode this is API.md's ownership rule, a failed child nobody
 /// awaits fails its parent; the other modes await each tick and rethrow its failure.) Awaiting
-/// the handle rethrows it; `cancel_and_await` rethrows it if the failure came while it waited,
-/// but returns at once for a timer that had already failed (API.md: "returns at once if already
-/// done"), so look at `handle.exception()` then. A failure nobody looked at reaches the owner
-/// of the timer when the handle is dropped (the task that created it fails with it). A tick
+/// the handle rethrows it, and so does `cancel_and_await`, also for a timer that had already
+/// failed (it then returns at once, but with the failure: API.md, "any other exception of the
+/// task propagates"). A failure nobody looked at reaches the owner of the timer when the handle
+/// is dropped (the task that created it fails with it). A tick
 /// that ends cancelled is not a failure: the timer goes on. If `fn()` itself throws, the timer
 /// fails with that exception.
 #pragma once
@@ -102,20 +102,24 @@ task<void> run_timer(F fn, time_point start, std::chrono::nanoseconds interval,
     co_await sleep_until(next);  // a cancellation checkpoint even when the deadline passed
     // Named, not spawned as a temporary (g++ 12, README "Known compiler bugs").
     task<void> tick = std::invoke(fn);
-    join_handle<void> running = corun::spawn(std::move(tick));
-    if (policy == timer_delay_policy::accumulate) {
-      next = grid_after(start, interval, corun::now());
-      continue;  // the handle is dropped: the tick runs on as a child of the timer
-    }
     if (policy == timer_delay_policy::cancel) {
       next = grid_after(start, interval, corun::now());
-      deadline_timer cut(running, next, interval);
+      // Armed before the tick starts: it wins a tie with a sleep inside the tick that ends at
+      // the next tick's deadline (ties fire in arming order).
+      deadline_timer cut(next, interval);
+      join_handle<void> running = corun::spawn(std::move(tick));
+      cut.attach(running);
       try {
         co_await running;
       } catch (const task_cancelled&) {
         // Cut at the next deadline, or ended cancelled on its own: not a failure.
       }
       continue;
+    }
+    join_handle<void> running = corun::spawn(std::move(tick));
+    if (policy == timer_delay_policy::accumulate) {
+      next = grid_after(start, interval, corun::now());
+      continue;  // the handle is dropped: the tick runs on as a child of the timer
     }
     try {
       co_await running;

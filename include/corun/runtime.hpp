@@ -54,10 +54,31 @@ struct runtime_options {
   /// allocation per task, so it is off by default; switch it on to debug hangs.
   bool track_tasks = false;
   /// Run the runtime's clock in virtual time (for tests): it starts at the real time and moves
-  /// only by `runtime::advance`, or, when every worker is idle and timers are pending, by
-  /// jumping to the earliest deadline, so `sleep_for(1h)` returns at once with `now()` an hour
-  /// later. Timers fire in (deadline, arming order), so a program's wake-ups come in the same
-  /// order every run.
+  /// only by `runtime::advance`, or by a jump: when every worker is idle (no task running or
+  /// queued anywhere) and timers are pending, it jumps to the earliest deadline and fires what
+  /// came due. So `sleep_for(1h)` returns at once with `now()` an hour later.
+  ///
+  /// When it jumps, precisely: when every *worker* is idle, whatever the suspended tasks wait
+  /// for, not (as API.md section 4 puts it) when every task is blocked on the clock. A task
+  /// waiting for something only another thread will deliver (an `async_event` that thread
+  /// sets, a `channel` it feeds with `try_send`, an `async_semaphore` it releases) does not
+  /// hold time back: the runtime cannot tell whether that thread will ever deliver, and
+  /// waiting for it would stall every test whose foreign thread waits in turn for the clock.
+  /// So a `timeout` around such a wait expires at once unless the other thread delivers first,
+  /// and what arrives from outside while time jumps is not ordered with the jump.
+  ///
+  /// What is deterministic, for tasks that deal only with the clock and with each other (not
+  /// with other threads), whose decisions do not depend on which of the tasks woken at the
+  /// same instant runs first:
+  ///  - Instants: every wake-up happens at the same virtual time in every run, and the instants
+  ///    come in order: time moves only once every task woken at the current instant has
+  ///    suspended again. Each instant thus wakes the same set of tasks every run.
+  ///  - Ties: timers due at the same instant fire in arming order when one arming happened
+  ///    before the other (one task armed both, or armed one before it spawned the task that
+  ///    armed the other), so a `timeout`'s deadline beats a sleep inside it that ends at the same
+  ///    instant. Timers armed concurrently on different workers fire in no fixed order.
+  ///  - Order within an instant: with one worker, the whole sequence of wake-ups is the same
+  ///    every run; with more, the tasks woken at one instant run in parallel, in no fixed order.
   bool virtual_time = false;
 };
 
@@ -139,12 +160,16 @@ class runtime {
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] runtime_stats stats() const;
   /// Prints the live task tree: each task with its id, name, what it waits for (and which task
-  /// it awaits), indented under its parent, marked when it belongs to a group. Needs
-  /// `runtime_options::track_tasks`; otherwise it says so. Workers are held up only if they
-  /// spawn or complete a task while the tree is copied.
+  /// it awaits), indented under its parent. The members of a group (`task_group`, `when_all`,
+  /// `when_any`) are listed under a `group #G` line below the group's owner, each marked
+  /// `(in group #G)`. Needs `runtime_options::track_tasks`; otherwise it says so. The tree is
+  /// copied one registry shard at a time, so it is a racy snapshot (a task spawned meanwhile
+  /// may be missing or shown without its parent), and a worker that spawns or completes a task
+  /// meanwhile waits at most for the copy of one shard.
   void dump_tasks(std::ostream& out) const;
-  /// The same as JSON: `{"untracked":N,"tasks":[{"id","name","parent","in_group","state",
-  /// "awaiting"}]}` (`parent`/`awaiting` null when none), for tools.
+  /// The same as JSON, for tools: `{"untracked":N,"tasks":[{"id","name","parent","group",
+  /// "in_group","state","awaiting"}],"groups":[{"id","owner","members":[ids]}]}` (`parent`,
+  /// `group`, `owner` and `awaiting` null when none). Group ids are the ones the text shows.
   void dump_tasks_json(std::ostream& out) const;
 
   /// The runtime's clock (include/corun/time.hpp). Callable from any thread.

@@ -2,6 +2,10 @@
 /// Deadlines around a task: `timeout` (throws `timeout_error`) and `move_on_after` (gives up
 /// quietly). Both run the task as a child of the calling task and, when the deadline passes,
 /// cancel it with provenance `cancel_origin::deadline` and wait until it ended.
+///
+/// The deadline is armed before the task starts, so it wins a tie: a sleep inside the task that
+/// ends at the same instant as the deadline is cut short (ties fire in arming order), on any
+/// worker count, also under virtual time.
 #pragma once
 
 #include "corun/join_handle.hpp"
@@ -33,8 +37,11 @@ namespace detail {
 /// (the child's failure, the caller's own cancellation) propagates.
 template <class T, class Out>
 task<bool> run_with_deadline(std::chrono::nanoseconds d, task<T> t, Out* out) {
+  // Armed before the child exists, so that it fires before any timer the child arms for the
+  // same instant (see the file comment).
+  deadline_timer deadline(deadline_after(d), d);
   auto handle = corun::spawn(std::move(t));
-  deadline_timer deadline(handle, deadline_after(d), d);
+  deadline.attach(handle);
   try {
     if constexpr (std::is_void_v<T>) {
       co_await handle;
@@ -55,8 +62,12 @@ task<bool> run_with_deadline(std::chrono::nanoseconds d, task<T> t, Out* out) {
 }  // namespace detail
 
 /// Runs `t` as a child of the calling task; if it has not completed after `d` on the runtime
-/// clock, cancels it (its `cancelled` says "deadline exceeded"), waits until it ended, and
-/// throws `timeout_error`. A value or failure of `t` propagates as from `co_await`; if the
+/// clock, cancels it, waits until it ended, and throws `timeout_error`. The `cancelled` the
+/// task sees says it was a deadline: `origin()` is `cancel_origin::deadline`, `message()` names
+/// the limit ("timed out after 250 ms"; "us" or "ns" when `d` is not whole milliseconds), and
+/// `describe()` reads "cancelled: deadline exceeded: timed out after 250 ms", followed by
+/// " (requested on task #N)" in the task's own children, whose scopes the request reached
+/// through it. A value or failure of `t` propagates as from `co_await`; if the
 /// caller itself is cancelled, its own `cancelled` propagates (the child, in its subtree, is
 /// cancelled with it).
 template <class Rep, class Period, class T>

@@ -36,6 +36,12 @@ class deferred_releases {
 /// Below this many tracked children the registry is never swept.
 constexpr std::size_t min_sweep = 32;
 
+/// The registered children not yet completed. The caller holds the group's lock.
+std::size_t count_running(const std::vector<task_node*>& children) noexcept {
+  return static_cast<std::size_t>(std::count_if(
+      children.begin(), children.end(), [](const task_node* node) { return !node->done(); }));
+}
+
 }  // namespace
 
 group_scope::group_scope(task_node& owner) noexcept
@@ -108,10 +114,23 @@ void group_scope::spawn_tracked_child(task_node& child, std::coroutine_handle<> 
   self.push(child);
 }
 
+std::uint64_t group_scope::id() const noexcept {
+  std::uint64_t id = m_id.load(std::memory_order_relaxed);
+  if (id != 0) {
+    return id;
+  }
+  static std::atomic<std::uint64_t> next_id{1};
+  // Relaxed: ids only need to be unique; the CAS makes every reader agree on one.
+  const std::uint64_t fresh = next_id.fetch_add(1, std::memory_order_relaxed);
+  if (m_id.compare_exchange_strong(id, fresh, std::memory_order_relaxed)) {
+    return fresh;
+  }
+  return id;
+}
+
 std::size_t group_scope::running() const {
   const std::lock_guard lock(m_lock);
-  return static_cast<std::size_t>(std::count_if(
-      m_children.begin(), m_children.end(), [](const task_node* node) { return !node->done(); }));
+  return count_running(m_children);
 }
 
 bool group_scope::join_suspend(std::coroutine_handle<> h) noexcept {
@@ -180,16 +199,30 @@ void group_scope::abandon() noexcept {
   }
 #ifndef NDEBUG
   {
+    // One look under the lock, so that the count printed is the count the choice was made on
+    // (children keep completing meanwhile: it is a snapshot, like `size()`).
     std::uint64_t spawned = 0;
+    std::size_t still_running = 0;
     {
       const std::lock_guard lock(m_lock);
       spawned = m_tracked_total;
+      still_running = count_running(m_children);
     }
-    if (spawned != 0) {
+    const auto owner_id = static_cast<unsigned long long>(owner.id());
+    const auto group_id = static_cast<unsigned long long>(id());
+    if (still_running != 0) {
       std::fprintf(stderr,
-                   "corun: task #%llu destroyed a task_group without join(): its %zu running "
-                   "children are cancelled and the task waits for them\n",
-                   static_cast<unsigned long long>(owner.id()), running());
+                   "corun: task #%llu destroyed task_group #%llu without join(): its %zu running "
+                   "%s cancelled and the task waits for %s\n",
+                   owner_id, group_id, still_running,
+                   still_running == 1 ? "child is" : "children are",
+                   still_running == 1 ? "it" : "them");
+    } else if (spawned != 0) {
+      std::fprintf(stderr,
+                   "corun: task #%llu destroyed task_group #%llu without join(): its %llu "
+                   "%s already completed\n",
+                   owner_id, group_id, static_cast<unsigned long long>(spawned),
+                   spawned == 1 ? "child had" : "children had");
     }
   }
 #endif

@@ -2,9 +2,10 @@
 /// The live-task registry behind `runtime::dump_tasks` (on when `runtime_options::track_tasks`).
 ///
 /// Tracked tasks sit in sharded intrusive lists (links in their extras) from spawn until their
-/// completion. A dump takes every shard's lock while it copies what it prints, so no tracked
-/// task can complete (completion unlinks first) and every pointer it follows is alive; workers
-/// only wait if they spawn or complete a tracked task during that copy.
+/// completion. A dump copies one shard at a time under that shard's lock only, so a worker that
+/// spawns or completes a tracked task waits at most for the copy of one shard, never for the
+/// whole dump. The price is consistency: a dump is a racy snapshot, not an atomic one (see
+/// `snapshot`).
 #pragma once
 
 #include "corun/detail/config.hpp"
@@ -31,11 +32,16 @@ class task_tracker {
   struct entry {
     std::uint64_t id;
     std::string name;
-    std::uint64_t parent_id;  // 0: a root task
-    bool in_group;            // its parent scope is a group (parent_id is the group's owner)
+    std::uint64_t parent_id;  // 0: a root task; for a group member, the group's owner
+    std::uint64_t group_id;   // 0: not in a group (its parent scope is a task or the root)
     std::string state;
-    std::uint64_t awaiting_id;  // 0: not awaiting a tracked task
+    std::uint64_t awaiting_id;  // 0: not awaiting a task of this snapshot
   };
+  /// The tracked tasks, in id order. Copied one shard at a time: a task spawned or completed
+  /// meanwhile may be in it or not, so a task may appear without its parent (both spawned during
+  /// the dump, the parent into a shard already copied), and `awaiting_id` names a task only if
+  /// that task is in the same snapshot. Every entry was read while its task was
+  /// alive; nothing else is promised.
   [[nodiscard]] std::vector<entry> snapshot();
   [[nodiscard]] std::uint64_t untracked() const noexcept {
     return m_untracked.load(std::memory_order_relaxed);

@@ -42,8 +42,8 @@
 /// keeps the group alive for a late failure report (see task_node.hpp).
 ///
 /// THREAD SAFETY. Owner: `create`, `spawn`, `join`, `abandon`. Any task of the group's runtime:
-/// `spawn_tracked`, `request_cancel`, `running`. Completing children: `child_completed`,
-/// `adopt_failure`, `retain_for_report`, `release`.
+/// `spawn_tracked`, `request_cancel`, `running`. Anyone who keeps the group alive: `id`. Completing
+/// children: `child_completed`, `adopt_failure`, `retain_for_report`, `release`.
 #pragma once
 
 #include "corun/join_handle.hpp"
@@ -127,6 +127,11 @@ class group_scope final : public scope_node {
   /// The task the group is a child of.
   [[nodiscard]] task_node& owner() const noexcept { return *m_owner; }
 
+  /// Unique, stable id of the group, as task dumps and debug logs show it ("group #G"); its own
+  /// sequence, apart from task ids. Assigned on first use, like a task's, so creating a group
+  /// (every `when_all`) does not touch a shared counter. Thread-safe.
+  [[nodiscard]] std::uint64_t id() const noexcept;
+
   void adopt_failure(std::exception_ptr error, task_node& child) noexcept override;
   [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
   void retain_for_report() override;
@@ -153,6 +158,8 @@ class group_scope final : public scope_node {
   /// Step 1. acq_rel decrements publish each child's completion to whoever reaches zero.
   std::atomic<std::int64_t> m_pending{1};
   std::atomic<std::uint32_t> m_refs{1};
+  /// 0 until `id()` assigns it.
+  mutable std::atomic<std::uint64_t> m_id{0};
   /// Written by the joiner before its decrement; read by whoever reaches zero.
   resumption m_joiner;
   /// Step 7; written by the owner before its decrement, read by whoever reaches zero.

@@ -10,6 +10,11 @@ namespace corun {
 struct spawn_options {
   /// Shown by `task_handle::name()`, in failure reports and in task dumps. Empty by default.
   std::string name{};
+  /// `persistent_task_group` and services: print the task's failure on stderr when it happens
+  /// (unless it was acknowledged first; a cancellation is never printed), as frequenz's
+  /// `log_exception`. Other spawners ignore it: a failure there always reaches whoever awaits
+  /// the handle, or the parent.
+  bool log_exception = true;
 };
 
 }  // namespace corun

@@ -106,6 +106,8 @@ std::string scope_label(const scope_node& scope) {
       return "runtime";
     case scope_kind::source:
       return "cancel_source";
+    case scope_kind::persistent:
+      return "persistent_task_group";
   }
   return "scope";
 }

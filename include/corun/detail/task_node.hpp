@@ -58,7 +58,9 @@ struct cancel_request {
   std::string culprit;
 };
 
-enum class scope_kind : std::uint8_t { task, group, root, source };
+/// `persistent`: the scope of a `persistent_task_group` (runtime/lifecycle): its children are
+/// joined together but do not fail fast, so a child's failure does not cancel its siblings.
+enum class scope_kind : std::uint8_t { task, group, root, source, persistent };
 
 /// Somebody to resume: a task (and the coroutine in it to resume) or nobody.
 struct resumption {

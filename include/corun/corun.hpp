@@ -15,6 +15,7 @@
 #include "corun/create_timer.hpp"           // IWYU pragma: export
 #include "corun/exception_group.hpp"        // IWYU pragma: export
 #include "corun/join_handle.hpp"            // IWYU pragma: export
+#include "corun/link.hpp"                   // IWYU pragma: export
 #include "corun/merge.hpp"                  // IWYU pragma: export
 #include "corun/persistent_task_group.hpp"  // IWYU pragma: export
 #include "corun/runtime.hpp"                // IWYU pragma: export
@@ -22,6 +23,7 @@
 #include "corun/shield.hpp"                 // IWYU pragma: export
 #include "corun/spawn.hpp"                  // IWYU pragma: export
 #include "corun/spawn_options.hpp"          // IWYU pragma: export
+#include "corun/supervisor.hpp"             // IWYU pragma: export
 #include "corun/task.hpp"                   // IWYU pragma: export
 #include "corun/task_creator.hpp"           // IWYU pragma: export
 #include "corun/task_group.hpp"             // IWYU pragma: export

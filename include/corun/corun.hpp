@@ -3,6 +3,7 @@
 #pragma once
 
 #include "corun/as_completed.hpp"           // IWYU pragma: export
+#include "corun/async_context.hpp"          // IWYU pragma: export
 #include "corun/async_event.hpp"            // IWYU pragma: export
 #include "corun/async_generator.hpp"        // IWYU pragma: export
 #include "corun/async_mutex.hpp"            // IWYU pragma: export

@@ -153,6 +153,19 @@ bool current_exception_is_cancelled() noexcept {
 #endif
 }
 
+bool holds_cancelled(const std::exception_ptr& error) noexcept {
+  if (!error) {
+    return false;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 void throw_cancelled(const task_node& node) {
   std::optional<cancelled> why = cancellation_of(node);
   throw why.has_value() ? *why : cancelled();

@@ -43,20 +43,6 @@ std::ostream& operator<<(std::ostream& out, const service_base& svc) {
 
 namespace detail {
 
-namespace {
-
-bool is_cancelled(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const cancelled&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-}  // namespace
-
 void settle_with_service(std::exception_ptr body_error, std::exception_ptr stop_error) {
   if (!stop_error) {
     if (body_error) {
@@ -64,7 +50,7 @@ void settle_with_service(std::exception_ptr body_error, std::exception_ptr stop_
     }
     return;
   }
-  if (!body_error || is_cancelled(body_error)) {
+  if (!body_error || holds_cancelled(body_error)) {
     // The caller's own cancellation (the usual reason for a cancelled body) is still pending
     // and shows at its next suspension point; the failures are what only stop can tell.
     std::rethrow_exception(std::move(stop_error));

@@ -304,6 +304,8 @@ bool cancel_requested_slow(task_node& node) noexcept;
 /// True if the exception being handled is exactly a `corun::cancelled` (false when unsure: the
 /// caller then classifies by rethrowing). Saves a throw per cancelled task.
 [[nodiscard]] bool current_exception_is_cancelled() noexcept;
+/// True if `catch (const corun::cancelled&)` catches what `error` holds (false for null).
+[[nodiscard]] bool holds_cancelled(const std::exception_ptr& error) noexcept;
 
 /// Throws `corun::cancelled` describing the request that applies to `node`.
 [[noreturn]] void throw_cancelled(const task_node& node);

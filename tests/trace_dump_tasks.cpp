@@ -2,6 +2,7 @@
 /// `runtime::dump_tasks` and `dump_tasks_json`: the live task tree.
 #include "support.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -216,6 +217,37 @@ TEST_SUITE("trace_dump_tasks") {
         dump_until([&] { return json_dump(rt); },
                    [](const std::string& d) { return contains(d, "\"tasks\":[]"); });
     CHECK(after == "{\"untracked\":0,\"tasks\":[],\"groups\":[]}\n");
+  }
+
+  TEST_CASE("dump_tasks: a persistent group's tasks are listed under its host task") {
+    corun::runtime rt(tracking(2));
+    std::atomic<bool> release{false};
+    auto server = rt.spawn(
+        [](std::atomic<bool>& r) -> task<void> {
+          corun::persistent_task_group pool("pool");  // its host task is a child of this one
+          (void)pool.spawn(yield_until(r), corun::spawn_options{.name = "worker"});
+          co_await yield_until(r);
+          co_await pool.stop();
+        }(release),
+        corun::spawn_options{.name = "server"});
+    const std::string text =
+        dump_until([&] { return text_dump(rt); },
+                   [](const std::string& d) { return contains(d, "'pool:worker'"); });
+    const std::string json = json_dump(rt);
+    CAPTURE(text);
+    CAPTURE(json);
+    const std::uint64_t host_id = number_after(line_with(text, "'pool' ["), "task #");
+    const std::uint64_t worker_id = number_after(line_with(text, "'pool:worker'"), "task #");
+    REQUIRE(host_id != 0);
+    REQUIRE(worker_id != 0);
+    // Not a root task: the worker is indented under the host, the host under the server.
+    CHECK(contains(text, "\ntask #" + std::to_string(server.id()) + " 'server' ["));
+    CHECK(contains(text, "\n  task #" + std::to_string(host_id) + " 'pool' ["));
+    CHECK(contains(text, "\n    task #" + std::to_string(worker_id) + " 'pool:worker' ["));
+    CHECK(number_after(json_task(json, "pool:worker"), "\"parent\":") == host_id);
+    CHECK(number_after(json_task(json, "pool"), "\"parent\":") == server.id());
+    release.store(true);
+    server.get();
   }
 
   TEST_CASE("dump_tasks: JSON escapes names") {

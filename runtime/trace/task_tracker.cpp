@@ -137,6 +137,13 @@ std::vector<task_tracker::entry> task_tracker::snapshot() {
         e.group_id = static_cast<const group_scope*>(parent)->id();
         parent = parent->m_parent;  // the group's owner
       }
+      // Other scopes between a task and the task that owns them (a persistent group's scope,
+      // whose owner is the group's host task) are not shown: the task is listed under that
+      // owner. They live while the task does (a scope outlives its children).
+      while (parent != nullptr && parent->kind() != scope_kind::task &&
+             parent->kind() != scope_kind::root) {
+        parent = parent->m_parent;
+      }
       if (parent != nullptr && parent->kind() == scope_kind::task) {
         e.parent_id = static_cast<const task_node*>(parent)->id();
       }

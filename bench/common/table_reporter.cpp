@@ -34,6 +34,7 @@ constexpr auto known_workloads = std::to_array<workload_row>({
     {"pingpong", "-"},
     {"cancel_tree", "-", false},      // oneTBB cannot hold a suspended tree: see its workload.hpp
     {"mutex", "-", true, "threads"},  // oneTBB has no mutex that suspends a task
+    {"mutex_fair", "-", true, "threads"},  // against a FIFO ticket lock on threads
     // oneTBB has no channels, timers or sleeping tasks: the baselines are plain threads.
     {"channel_pingpong", "-", true, "threads"},
     {"channel", "-", true, "threads"},

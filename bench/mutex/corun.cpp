@@ -37,8 +37,7 @@ corun::task<long> contend(long total) {
   co_return counter;
 }
 
-void run(benchmark::State& state) {
-  const long total = size();
+void run(benchmark::State& state, long total) {
   corun::runtime rt(corun_options(state));
   const corun::runtime_stats before = rt.stats();
   measure(state, [&] { return check(state, rt.block_on(contend(total)), total); });
@@ -48,6 +47,9 @@ void run(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(run)->Name("mutex/corun")->Apply(per_thread_count);
+BENCHMARK_CAPTURE(run, unfair_baseline, size())->Name("mutex/corun")->Apply(per_thread_count);
+BENCHMARK_CAPTURE(run, fair_baseline, fair_size())
+    ->Name("mutex_fair/corun")
+    ->Apply(per_thread_count);
 
 }  // namespace bench::mutex

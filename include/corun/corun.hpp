@@ -19,6 +19,7 @@
 #include "corun/link.hpp"                   // IWYU pragma: export
 #include "corun/merge.hpp"                  // IWYU pragma: export
 #include "corun/persistent_task_group.hpp"  // IWYU pragma: export
+#include "corun/run_until_signal.hpp"       // IWYU pragma: export
 #include "corun/runtime.hpp"                // IWYU pragma: export
 #include "corun/service.hpp"                // IWYU pragma: export
 #include "corun/shield.hpp"                 // IWYU pragma: export

@@ -3,6 +3,8 @@
 /// (type-erased, copyable).
 #pragma once
 
+#include "corun/cancelled.hpp"
+
 #include "corun/detail/promise.hpp"
 #include "corun/detail/task_node.hpp"
 #include "corun/detail/waiter.hpp"
@@ -15,8 +17,16 @@
 
 namespace corun {
 
+class task_handle;
+
 namespace detail {
 class deadline_timer;
+
+/// Requests cancellation of `target` with the provenance `origin` (`task_handle::cancel` always
+/// says `cancel_origin::user`): for the runtime's own cancellers (`run_until_signal`'s watcher).
+/// No effect on an empty handle, or once the task is done or cancellation was requested. Never
+/// throws: without memory for `message`, a static message is published instead. Thread-safe.
+void request_cancel(const task_handle& target, std::string message, cancel_origin origin) noexcept;
 
 // task_handle::wait (runtime/scheduler/done_waiters.cpp).
 [[nodiscard]] bool done_wait_ready(task_node& node);
@@ -114,6 +124,8 @@ class task_handle {
 
  private:
   friend class detail::deadline_timer;
+  friend void detail::request_cancel(const task_handle& target, std::string message,
+                                     cancel_origin origin) noexcept;
 
   [[nodiscard]] detail::task_node& node() const {
     if (m_node == nullptr) {
@@ -129,6 +141,20 @@ class task_handle {
 
   detail::task_node* m_node = nullptr;
 };
+
+namespace detail {
+inline void request_cancel(const task_handle& target, std::string message,
+                           cancel_origin origin) noexcept {
+  if (target.m_node == nullptr) {
+    return;
+  }
+  try {
+    target.m_node->request_cancel(std::move(message), origin);
+  } catch (...) {
+    target.m_node->request_cancel_nothrow("cancelled (no memory for the reason)", origin);
+  }
+}
+}  // namespace detail
 
 /// The result of `spawn`: awaiting it yields the task's value, rethrows its exception, or throws
 /// `task_cancelled` if it ended cancelled.

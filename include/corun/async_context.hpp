@@ -78,28 +78,8 @@ class context_promise_base {
   /// Lazy: the setup runs when the context is entered.
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
-  /// Suspends the context (at its `co_yield`, or at its end) and goes back to whoever entered
-  /// or exited it, in the same task. Resumed at `co_yield` for the teardown, it rethrows the
-  /// body's exception there, if any.
-  class to_caller {
-   public:
-    explicit to_caller(context_promise_base& promise) noexcept : m_promise(promise) {}
-    [[nodiscard]] bool await_ready() const noexcept { return false; }
-    [[nodiscard]] std::coroutine_handle<> await_suspend(
-        std::coroutine_handle<> /*context*/) const noexcept {
-      return transfer_to(tl_thread.current, m_promise.m_caller);
-    }
-    void await_resume() const {
-      if (m_promise.m_injected) {
-        std::rethrow_exception(std::exchange(m_promise.m_injected, nullptr));
-      }
-    }
-
-   private:
-    context_promise_base& m_promise;
-  };
-
-  /// The final suspension: as `to_caller`, with nothing to rethrow (the frame is finished).
+  /// The final suspension: goes back to whoever entered or exited the context, in the same
+  /// task (the frame is finished: nothing to rethrow).
   class at_end {
    public:
     explicit at_end(context_promise_base& promise) noexcept : m_promise(promise) {}
@@ -110,8 +90,20 @@ class context_promise_base {
     }
     void await_resume() const noexcept {}
 
-   private:
+   protected:
     context_promise_base& m_promise;
+  };
+
+  /// `co_yield`: suspends as `at_end` does; resumed for the teardown, it rethrows the body's
+  /// exception there, if any.
+  class to_caller : public at_end {
+   public:
+    using at_end::at_end;
+    void await_resume() const {
+      if (m_promise.m_injected) {
+        std::rethrow_exception(std::exchange(m_promise.m_injected, nullptr));
+      }
+    }
   };
 
   at_end final_suspend() noexcept { return at_end{*this}; }

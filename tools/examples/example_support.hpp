@@ -95,4 +95,14 @@ inline corun::task<void> bounded(std::optional<std::chrono::nanoseconds> run_for
   }
 }
 
+/// The `main` of an example that runs to its end (or `--run-for`): parses the flags, makes the
+/// runtime, runs `make_program()` on it.
+template <class MakeProgram>
+int run_example(int argc, char** argv, MakeProgram make_program) {
+  const options parsed = parse(argc, argv);
+  corun::runtime rt(parsed.runtime);
+  rt.block_on(bounded(parsed.run_for, make_program()));
+  return 0;
+}
+
 }  // namespace corun_example

@@ -62,9 +62,4 @@ task<void> program() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const corun_example::options options = corun_example::parse(argc, argv);
-  corun::runtime rt(options.runtime);
-  rt.block_on(corun_example::bounded(options.run_for, program()));
-  return 0;
-}
+int main(int argc, char** argv) { return corun_example::run_example(argc, argv, program); }

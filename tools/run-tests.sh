@@ -38,6 +38,7 @@ total_passed=0
 total_failed=0
 results=()
 untested=()
+presets_with_failures=()
 for index in "${!presets[@]}"; do
   preset=${presets[$index]}
   log="$log_dir/$preset.log"
@@ -58,12 +59,28 @@ for index in "${!presets[@]}"; do
     failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
     count=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$summary")
     total_failed=$((total_failed + failed))
+    ((failed == 0)) || presets_with_failures+=("$preset")
     total_passed=$((total_passed + count - failed))
   else
     summary="no tests ran (see $log)"
     untested+=("$preset")
   fi
   results+=("$(printf '%-14s %-6s %5ds  %s' "$preset" "$outcome" "$elapsed" "$summary")")
+  # CTest lists the failed tests after "The following tests FAILED:"; repeat them here, where a
+  # reader of a long CI log looks first.
+  while IFS= read -r line; do
+    results+=("$(printf '               failed: %s' "$line")")
+  done < <(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/{/^[[:space:]]*[0-9]\+ - /p}' "$log" \
+    | sed -E 's/^[[:space:]]+//')
+done
+
+# Run each failed test once more, so that its output stands at the end of a long log and a
+# flaky failure shows as one. The preset stays failed whatever the second run says.
+for preset in "${presets_with_failures[@]}"; do
+  printf '\n==== run-tests: the failed tests of %s once more (the preset stays failed) ====\n\n' \
+    "$preset"
+  "${launcher[@]}" ctest --preset "$preset" --rerun-failed --output-on-failure 2>&1 \
+    | tail -n 150 || true
 done
 
 printf '\n==== run-tests summary ====\n'

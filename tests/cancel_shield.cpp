@@ -19,6 +19,20 @@ task<int> cancellable_until(const std::atomic<bool>& flag, int value) {
   co_return value;
 }
 
+/// Meant to run shielded: sets `inside`, yields until `cancel_sent` says that the outer cancel
+/// was requested (the request happens before that store, so every cancel check after the load
+/// sees it), then passes two more suspension points, where a cancel that got through the shield
+/// must throw, and only then sets `survived` and returns `value`.
+task<int> shielded_probe(std::atomic<bool>& inside, const std::atomic<bool>& cancel_sent,
+                         std::atomic<bool>& survived, int value) {
+  inside.store(true);
+  co_await yield_until(cancel_sent);
+  co_await corun::this_task::yield();
+  co_await corun::this_task::checkpoint();
+  survived.store(!corun::this_task::cancellation().has_value());
+  co_return value;
+}
+
 }  // namespace
 
 TEST_SUITE("cancel_shield") {
@@ -26,46 +40,51 @@ TEST_SUITE("cancel_shield") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       std::atomic<bool> inside{false};
-      std::atomic<bool> release{false};
+      std::atomic<bool> cancel_sent{false};
+      std::atomic<bool> survived{false};
       std::atomic<int> got{0};
       corun::runtime rt(with_workers(workers));
       auto outer = rt.spawn(
-          [](std::atomic<bool>& in, std::atomic<bool>& rel, std::atomic<int>& g) -> task<void> {
-            in.store(true);
-            // Would end with `cancelled` at its first yield if the cancel reached it.
-            const int v = co_await corun::shield(cancellable_until(rel, 42));
+          [](std::atomic<bool>& in, std::atomic<bool>& sent, std::atomic<bool>& ok,
+             std::atomic<int>& g) -> task<void> {
+            const int v = co_await corun::shield(shielded_probe(in, sent, ok, 42));
             g.store(v);
             co_await corun::this_task::yield();  // the outer task's cancel lands here
             g.store(-1);
           },
-          std::ref(inside), std::ref(release), std::ref(got));
+          std::ref(inside), std::ref(cancel_sent), std::ref(survived), std::ref(got));
       wait_for_flag(inside);
       outer.cancel("outer");
-      release.store(true);
+      cancel_sent.store(true);
       CHECK_THROWS_AS(outer.get(), corun::task_cancelled);
+      CHECK(survived.load());
       CHECK(got.load() == 42);
     }
   }
 
   TEST_CASE("shield: children of the shielded task are not cancelled from outside") {
     std::atomic<bool> inside{false};
-    std::atomic<bool> release{false};
+    std::atomic<bool> cancel_sent{false};
+    std::atomic<bool> survived{false};
     corun::runtime rt(with_workers(2));
     auto outer = rt.spawn(
-        [](std::atomic<bool>& in, std::atomic<bool>& rel) -> task<int> {
-          co_return co_await corun::shield(
-              [](std::atomic<bool>& in2, std::atomic<bool>& rel2) -> task<int> {
-                auto child = corun::spawn(cancellable_until(rel2, 5));
-                in2.store(true);
-                co_return co_await child + 1;
-              }(in, rel));
+        [](std::atomic<bool>& in, std::atomic<bool>& sent, std::atomic<bool>& ok) -> task<int> {
+          co_return co_await corun::shield([](std::atomic<bool>& in2, std::atomic<bool>& sent2,
+                                              std::atomic<bool>& ok2) -> task<int> {
+            std::atomic<bool> child_in{false};
+            auto child = corun::spawn(shielded_probe(child_in, sent2, ok2, 5));
+            co_await yield_until(child_in);
+            in2.store(true);
+            co_return co_await child + 1;
+          }(in, sent, ok));
         },
-        std::ref(inside), std::ref(release));
+        std::ref(inside), std::ref(cancel_sent), std::ref(survived));
     wait_for_flag(inside);
     outer.cancel();
-    release.store(true);
+    cancel_sent.store(true);
     // Completion beats cancellation: the value was delivered, and no suspension point follows.
     CHECK(outer.get() == 6);
+    CHECK(survived.load());
   }
 
   TEST_CASE("shield: cancellation from inside the shielded task still works") {

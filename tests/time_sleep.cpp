@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -401,14 +402,63 @@ TEST_SUITE("time_sleep") {
     CHECK_THROWS_AS(static_cast<void>(corun::sleep_for(1s)), std::logic_error);
   }
 
+  // On one worker a task queued behind the sleeper can run only if the sleeper suspends: the
+  // worker takes other work only when its current task gives the thread back.
   TEST_CASE("a sleep whose deadline passed returns without suspending") {
     corun::runtime rt(with_workers(1));
-    rt.block_on([]() -> task<void> {
+    const int ran_before_join = rt.block_on([]() -> task<int> {
+      int ran = 0;
+      auto sibling = corun::spawn([&ran]() -> task<void> {
+        ++ran;
+        co_return;
+      });
       co_await corun::sleep_for(0s);
       co_await corun::sleep_for(-5s);
       co_await corun::sleep_until(corun::now() - 1h);
       co_await corun::sleep_for(std::chrono::hours::max() - std::chrono::hours::max());
+      const int before = ran;
+      co_await sibling;
+      CHECK(ran == 1);  // the sibling was runnable all along
+      co_return before;
     }());
+    CHECK(ran_before_join == 0);
+  }
+
+  TEST_CASE("virtual time: a sleep cancelled in the middle wakes at once") {
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}, std::size_t{4}}) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      const corun::time_point start = rt.now();
+      std::atomic<bool> asleep{false};
+      const auto woke_after = rt.block_on([&]() -> task<std::chrono::nanoseconds> {
+        std::optional<corun::time_point> woke_at;
+        auto sleeper = corun::spawn([&]() -> task<void> {
+          asleep.store(true);
+          try {
+            co_await corun::sleep_for(1h);
+          } catch (const corun::cancelled& c) {
+            CHECK(c.message() == "at ten seconds");
+            woke_at = corun::now();
+            throw;
+          }
+        });
+        co_await corun::sleep_for(10s);
+        // Time jumps only when every worker is idle: the sleeper had started its hour.
+        CHECK(asleep.load());
+        CHECK(corun::now() - start == 10s);
+        sleeper.cancel("at ten seconds");
+        try {
+          co_await sleeper;
+          FAIL("the sleeper was not cancelled");
+        } catch (const corun::task_cancelled&) {
+        }
+        // The cancel wake-up made the sleeper runnable: time could not jump on to its hour.
+        REQUIRE(woke_at.has_value());
+        co_return *woke_at - start;
+      }());
+      CHECK(woke_after == 10s);
+      CHECK(rt.now() - start == 10s);
+    }
   }
 
   TEST_CASE("real time: a sleep never ends before its deadline") {

@@ -228,6 +228,118 @@ TEST_SUITE("trace_dump_tasks") {
     CHECK(after == "{\"untracked\":0,\"tasks\":[],\"groups\":[]}\n");
   }
 
+  TEST_CASE(
+      "dump_tasks: a task waiting in task_group::join, when_all or with_task_group shows it "
+      "joins a group, and runs again afterwards") {
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      CAPTURE(workers);
+      corun::runtime rt(tracking(workers));
+      std::atomic<bool> release{false};
+      std::atomic<bool> joined{false};
+      std::atomic<bool> finish{false};
+      auto joiner = rt.spawn(
+          [](std::atomic<bool>& r, std::atomic<bool>& j, std::atomic<bool>& f) -> task<void> {
+            task_group g;
+            (void)g.spawn(yield_until(r), corun::spawn_options{.name = "held"});
+            co_await g.join();
+            j.store(true);
+            while (!f.load()) {
+              std::this_thread::yield();  // running, not suspended: nothing left to show
+            }
+          }(release, joined, finish),
+          corun::spawn_options{.name = "joiner"});
+      auto gatherer = rt.spawn(
+          [](std::atomic<bool>& r) -> task<void> {
+            static_cast<void>(co_await corun::when_all(yield_until(r), yield_until(r)));
+          }(release),
+          corun::spawn_options{.name = "gatherer"});
+      auto scoped = rt.spawn(
+          [](std::atomic<bool>& r) -> task<void> {
+            co_await corun::with_task_group([&r](task_group& g) -> task<void> {
+              (void)g.spawn(yield_until(r));
+              co_return;
+            });
+          }(release),
+          corun::spawn_options{.name = "scoped"});
+      const std::string joining = " [joining a task group]\n";
+      const std::string text = dump_until([&] { return text_dump(rt); },
+                                          [&](const std::string& d) {
+                                            return contains(d, "'joiner'" + joining) &&
+                                                   contains(d, "'gatherer'" + joining) &&
+                                                   contains(d, "'scoped'" + joining);
+                                          });
+      CAPTURE(text);
+      CHECK(contains(text, "task #" + std::to_string(joiner.id()) + " 'joiner'" + joining));
+      CHECK(contains(text, "task #" + std::to_string(gatherer.id()) + " 'gatherer'" + joining));
+      CHECK(contains(text, "task #" + std::to_string(scoped.id()) + " 'scoped'" + joining));
+      const std::string json = json_dump(rt);
+      CAPTURE(json);
+      CHECK(contains(json_task(json, "joiner"),
+                     "\"state\":\"joining a task group\",\"awaiting\":null}"));
+      release.store(true);
+      // Past the join the joiner runs without suspending: the join left no state behind.
+      REQUIRE(wait_until_set(joined));
+      CHECK(line_with(text_dump(rt), "'joiner'").find("[runnable or running]") !=
+            std::string::npos);
+      finish.store(true);
+      joiner.get();
+      gatherer.get();
+      scoped.get();
+    }
+  }
+
+  TEST_CASE("dump_tasks: a task waiting in task_group::start shows the task it starts") {
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      CAPTURE(workers);
+      corun::runtime rt(tracking(workers));
+      std::atomic<bool> release{false};
+      std::atomic<bool> back{false};
+      std::atomic<bool> finish{false};
+      auto starter = rt.spawn(
+          [](std::atomic<bool>& r, std::atomic<bool>& b, std::atomic<bool>& f) -> task<int> {
+            task_group g;
+            const int value =
+                co_await g.start<int>([&r](corun::task_status<int>& status) -> task<void> {
+                  co_await yield_until(r);  // held before started()
+                  status.started(7);
+                });
+            b.store(true);
+            while (!f.load()) {
+              std::this_thread::yield();  // running, not suspended: nothing left to show
+            }
+            co_await g.join();
+            co_return value;
+          }(release, back, finish),
+          corun::spawn_options{.name = "starter"});
+      const std::string starting = "'starter' [starting task #";
+      const std::string text =
+          dump_until([&] { return text_dump(rt); },
+                     [&](const std::string& d) { return contains(d, starting); });
+      CAPTURE(text);
+      const std::string starter_line = line_with(text, starting);
+      const std::uint64_t child_id = number_after(starter_line, starting);
+      REQUIRE(child_id != 0);
+      CHECK(contains(text, "task #" + std::to_string(starter.id()) + " " + starting +
+                               std::to_string(child_id) + "]\n"));
+      // The started task is the group's member, listed under the starter.
+      const std::string child_line = line_with(text, "task #" + std::to_string(child_id) + " ");
+      CHECK(child_line.rfind("    task #", 0) == 0);
+      CHECK(child_line.find("(in group #") != std::string::npos);
+      const std::string json = json_dump(rt);
+      CAPTURE(json);
+      const std::string starter_json = json_task(json, "starter");
+      CHECK(contains(starter_json, "\"state\":\"starting\""));
+      CHECK(number_after(starter_json, "\"awaiting\":") == child_id);
+      release.store(true);
+      // Back from start() the starter runs without suspending: start left no state behind.
+      REQUIRE(wait_until_set(back));
+      CHECK(line_with(text_dump(rt), "'starter'").find("[runnable or running]") !=
+            std::string::npos);
+      finish.store(true);
+      CHECK(starter.get() == 7);
+    }
+  }
+
   TEST_CASE("dump_tasks: a persistent group's tasks are listed under its host task") {
     corun::runtime rt(tracking(2));
     std::atomic<bool> release{false};

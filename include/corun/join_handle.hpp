@@ -21,6 +21,7 @@ class task_handle;
 
 namespace detail {
 class deadline_timer;
+struct handle_access;
 
 /// Requests cancellation of `target` with the provenance `origin` (`task_handle::cancel` always
 /// says `cancel_origin::user`): for the runtime's own cancellers (`run_until_signal`'s watcher).
@@ -282,6 +283,8 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   }
 
  private:
+  friend struct detail::handle_access;
+
   promise_type& promise() const {
     if (m_promise == nullptr) {
       throw std::logic_error("corun: use of an empty or moved-from corun::join_handle");
@@ -317,5 +320,16 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   promise_type* m_promise = nullptr;
   bool m_consumed = false;
 };
+
+namespace detail {
+/// The runtime's own view of the task behind a handle: its address, for bookkeeping that never
+/// dereferences it (a dump's "starting task #N").
+struct handle_access {
+  template <class T>
+  [[nodiscard]] static const task_node* node(const join_handle<T>& handle) noexcept {
+    return handle.m_promise;
+  }
+};
+}  // namespace detail
 
 }  // namespace corun

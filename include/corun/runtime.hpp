@@ -160,7 +160,9 @@ class runtime {
   [[nodiscard]] const std::string& name() const noexcept;
   [[nodiscard]] runtime_stats stats() const;
   /// Prints the live task tree: each task with its id, name, what it waits for (and which task
-  /// it awaits), indented under its parent. The members of a group (`task_group`, `when_all`,
+  /// it awaits, or starts in `task_group::start`), indented under its parent. A task joining a
+  /// group (`task_group::join`, `when_all`, `when_any`, `with_task_group`) shows
+  /// `joining a task group`. The members of a group (`task_group`, `when_all`,
   /// `when_any`) are listed under a `group #G` line below the group's owner, each marked
   /// `(in group #G)`. Needs `runtime_options::track_tasks`; otherwise it says so. The tree is
   /// copied one registry shard at a time, so it is a racy snapshot (a task spawned meanwhile

@@ -59,17 +59,12 @@ class start_signal_base {
     // Acquire: pairs with the setter's release exchange, publishing the payload.
     return m_state.load(std::memory_order_acquire) == ready;
   }
+  /// Waiter, before waiting: the started task, which a dump shows the waiter starting (an
+  /// address only, never dereferenced: the task may complete and go at any time).
+  void show_child(const task_node* child) noexcept { m_child = child; }
   /// Waiter, suspended at `h`: registers itself; false if the setter came first (continue).
-  [[nodiscard]] bool wait(std::coroutine_handle<> h) noexcept {
-    task_node& self = *tl_thread.current;
-    leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
-    m_waiter = resumption{&self, h};
-    std::uint32_t expected = empty;
-    // acq_rel on success: release publishes m_waiter to the setter. Acquire on failure: the
-    // setter came first, its payload becomes visible.
-    return m_state.compare_exchange_strong(expected, waiting, std::memory_order_acq_rel,
-                                           std::memory_order_acquire);
-  }
+  /// Compiled (task_group.cpp): it marks the waiter for dumps when the runtime tracks tasks.
+  [[nodiscard]] bool wait(std::coroutine_handle<> h) noexcept;
   /// Setter, once, after writing the payload: publishes it and wakes the waiter if it waits.
   /// Compiled (task_group.cpp): it schedules the waiter, without allocating.
   void notify() noexcept;
@@ -91,6 +86,7 @@ class start_signal_base {
 
   std::atomic<std::uint32_t> m_state{empty};
   resumption m_waiter;
+  const task_node* m_child = nullptr;  // waiter only
   // Payload, written by the setter before notify().
   std::exception_ptr m_error;
   bool m_child_cancelled = false;
@@ -130,6 +126,7 @@ class start_awaiter {
     return m_signal.wait(h);
   }
   T await_resume() const {
+    clear_wait(*tl_thread.current);
     m_signal.rethrow_if_failed();
     return m_signal.take_value();
   }
@@ -254,9 +251,13 @@ class task_status<void> {
 /// fails (that code runs in the owning task, whose cancellation could not be undone): it sees
 /// the failure at `join()`.
 ///
-/// Destroying a group that was not joined (like `std::jthread`) cancels its children; the
-/// owning task then does not complete before they did, and fails with their failures (as with
-/// a child whose handle was dropped). Debug builds log it on stderr.
+/// Destroying a group that was not joined cancels its children but, unlike `std::jthread`,
+/// cannot wait for them: a destructor cannot suspend. The owning task's body goes on at once
+/// while the children unwind; the owning task then does not complete before they did, and
+/// fails with their failures (as with a child whose handle was dropped). So whatever the
+/// children use must outlive the owning task, not merely the group's scope (locals of the body
+/// are gone while children may still run), or the group must be joined. Debug builds log the
+/// missing join on stderr.
 ///
 /// Thread safety and lifetime: `join()` and the destructor only in the task that created the
 /// group; `spawn`, `start`, `cancel` and `size` from any task of the same runtime (children
@@ -332,7 +333,9 @@ class task_group {
     requires detail::start_function<F, T>
   task<T> start(F fn) {
     detail::start_signal<T> signal;
-    (void)spawn(detail::run_started<T>(std::move(fn), signal));  // the child is the group's
+    // The child is the group's: its handle is dropped at once, only its address is kept.
+    signal.show_child(
+        detail::handle_access::node(spawn(detail::run_started<T>(std::move(fn), signal))));
     co_return co_await detail::start_awaiter<T>(signal);
   }
 

@@ -62,14 +62,24 @@ task<bool> run_with_deadline(std::chrono::nanoseconds d, task<T> t, Out* out) {
 }  // namespace detail
 
 /// Runs `t` as a child of the calling task; if it has not completed after `d` on the runtime
-/// clock, cancels it, waits until it ended, and throws `timeout_error`. The `cancelled` the
-/// task sees says it was a deadline: `origin()` is `cancel_origin::deadline`, `message()` names
-/// the limit ("timed out after 250 ms"; "us" or "ns" when `d` is not whole milliseconds), and
-/// `describe()` reads "cancelled: deadline exceeded: timed out after 250 ms", followed by
-/// " (requested on task #N)" in the task's own children, whose scopes the request reached
-/// through it. A value or failure of `t` propagates as from `co_await`; if the
-/// caller itself is cancelled, its own `cancelled` propagates (the child, in its subtree, is
-/// cancelled with it).
+/// clock, cancels it, waits until it ended, and throws `timeout_error` if it ended cancelled.
+///
+/// The deadline only requests cancellation: `timeout_error` means "the deadline's cancellation
+/// ended the task", not "the task took longer than `d`". A task that catches the deadline's
+/// `cancelled` (or completes before it passes another suspension point) and then returns a
+/// value keeps it: `timeout` returns that value, later than `d`, and throws nothing; if the
+/// task throws something else instead, that propagates. This is "completion beats
+/// cancellation" (a result that exists is never thrown away), and trio's `fail_after`, which
+/// raises `TooSlowError` only when its scope actually caught the `Cancelled`. A task that must
+/// not overrun its deadline lets `cancelled` propagate.
+///
+/// The `cancelled` the task sees says it was a deadline: `origin()` is
+/// `cancel_origin::deadline`, `message()` names the limit ("timed out after 250 ms"; "us" or
+/// "ns" when `d` is not whole milliseconds), and `describe()` reads "cancelled: deadline
+/// exceeded: timed out after 250 ms", followed by " (requested on task #N)" in the task's own
+/// children, whose scopes the request reached through it. A value or failure of `t` propagates
+/// as from `co_await`; if the caller itself is cancelled, its own `cancelled` propagates (the
+/// child, in its subtree, is cancelled with it).
 template <class Rep, class Period, class T>
 task<T> timeout(std::chrono::duration<Rep, Period> d, task<T> t) {
   // The inner tasks are named, not awaited as temporaries: g++ 12 destroys a temporary task

@@ -136,6 +136,11 @@ std::size_t group_scope::running() const {
 bool group_scope::join_suspend(std::coroutine_handle<> h) noexcept {
   task_node& self = *tl_thread.current;
   leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
+  if (CORUN_UNLIKELY(m_rt->tracker() != nullptr)) {
+    // Relaxed: read racily by dumps; cleared by the join's await_resume. Before the decrement:
+    // afterwards the last child may resume us.
+    self.m_wait.store(static_cast<std::uint8_t>(wait_kind::group), std::memory_order_relaxed);
+  }
   m_joiner = resumption{&self, h};
   // acq_rel: release publishes m_joiner to the last child; acquire sees the children's
   // completions if we are last.

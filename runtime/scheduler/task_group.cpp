@@ -11,7 +11,8 @@
 //  3. notify() publishes the payload with a release exchange; if the caller already waits, it is
 //     scheduled (pushed on the notifying worker, where it resumes), else it finds the signal
 //     ready and does not suspend. A waiter that suspends first registers the cancel wake-ups of
-//     its inline joiners (leave_stack), as every corun suspension point does.
+//     its inline joiners (leave_stack), as every corun suspension point does, and, when the
+//     runtime tracks tasks, shows itself in dumps as starting the child (`wait_kind::start`).
 //  4. The child never touches the signal again: the caller's frame may be gone as soon as the
 //     caller runs.
 #include "corun/task_group.hpp"
@@ -27,6 +28,23 @@
 namespace corun {
 
 namespace detail {
+
+bool start_signal_base::wait(std::coroutine_handle<> h) noexcept {
+  task_node& self = *tl_thread.current;
+  leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
+  if (CORUN_UNLIKELY(self.m_rt->tracker() != nullptr)) {
+    // Relaxed: read racily by dumps; cleared by start_awaiter::await_resume. Before the CAS:
+    // afterwards the setter may resume us.
+    self.m_awaiting.store(m_child, std::memory_order_relaxed);
+    self.m_wait.store(static_cast<std::uint8_t>(wait_kind::start), std::memory_order_relaxed);
+  }
+  m_waiter = resumption{&self, h};
+  std::uint32_t expected = empty;
+  // acq_rel on success: release publishes m_waiter to the setter. Acquire on failure: the
+  // setter came first, its payload becomes visible.
+  return m_state.compare_exchange_strong(expected, waiting, std::memory_order_acq_rel,
+                                         std::memory_order_acquire);
+}
 
 void start_signal_base::notify() noexcept {
   // acq_rel: release publishes the payload to the waiter; acquire makes its registration

@@ -85,6 +85,10 @@ const char* describe_wait(wait_kind kind) noexcept {
       return "awaiting";
     case wait_kind::children:
       return "waiting for its children";
+    case wait_kind::group:
+      return "joining a task group";
+    case wait_kind::start:
+      return "starting";
     case wait_kind::yield:
       return "yielded";
     case wait_kind::cancel:
@@ -150,8 +154,8 @@ std::vector<task_tracker::entry> task_tracker::snapshot() {
       // Relaxed: a snapshot for people; the fields may be changing while we read.
       const auto kind = static_cast<wait_kind>(n->m_wait.load(std::memory_order_relaxed));
       e.state = describe_wait(kind);
-      awaited.push_back(kind == wait_kind::join ? n->m_awaiting.load(std::memory_order_relaxed)
-                                                : nullptr);
+      const bool names_task = kind == wait_kind::join || kind == wait_kind::start;
+      awaited.push_back(names_task ? n->m_awaiting.load(std::memory_order_relaxed) : nullptr);
       ids.emplace(n, e.id);
       out.push_back(std::move(e));
     }

@@ -35,7 +35,7 @@ class task_tracker {
     std::uint64_t parent_id;  // 0: a root task; for a group member, the group's owner
     std::uint64_t group_id;   // 0: not in a group (its parent scope is a task or the root)
     std::string state;
-    std::uint64_t awaiting_id;  // 0: not awaiting a task of this snapshot
+    std::uint64_t awaiting_id;  // 0: not awaiting (or starting) a task of this snapshot
   };
   /// The tracked tasks, in id order. Copied one shard at a time: a task spawned or completed
   /// meanwhile may be in it or not, so a task may appear without its parent (both spawned during

@@ -107,6 +107,7 @@ class group_scope final : public scope_node {
       return m_group.join_suspend(h);
     }
     [[nodiscard]] std::vector<std::exception_ptr> await_resume() const noexcept {
+      clear_wait(m_group.owner());  // the joiner is the owner
       return m_group.close();
     }
 

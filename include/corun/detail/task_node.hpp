@@ -134,8 +134,10 @@ enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 /// runtime tracks tasks).
 enum class wait_kind : std::uint8_t {
   none,
-  join,
-  children,
+  join,      // a task (`m_awaiting`) to complete
+  children,  // its own children, after its body ended
+  group,     // a group's children: `task_group::join`, `when_all`, `when_any`, `with_task_group`
+  start,     // `task_group::start`: the started task (`m_awaiting`) to call `started()`
   yield,
   cancel,
   sleep,    // a timer
@@ -235,7 +237,8 @@ class task_node : public scope_node {
   task_node* m_next = nullptr;
   std::atomic<task_extras*> m_extras{nullptr};
   /// For `dump_tasks` (written only when the runtime tracks tasks; relaxed, read racily by the
-  /// dump): what the task waits for, and the task it awaits.
+  /// dump): what the task waits for, and the task it awaits or starts (an address only: the
+  /// dump never dereferences it).
   std::atomic<std::uint8_t> m_wait{0};
   std::atomic<const task_node*> m_awaiting{nullptr};
   /// Task-local values; inherited (shared) from the spawner, copied on the first `set`.

@@ -8,18 +8,19 @@
 /// This file and that copy of the runtime (target `corun_no_cancel_check`, bench/CMakeLists.txt)
 /// are compiled with `-Dcorun=corun_no_cancel_check`, so the copy lives in a namespace of its
 /// own and the two runtimes in this binary cannot clash. Hence no `common/corun_support.hpp`
-/// here: its inline functions would get a second, different definition.
+/// here: its inline functions would get a second, different definition. `fib/corun.cpp`
+/// registers the benchmark right after `fib/corun`, so the pair runs back to back.
 
 #include "corun/corun.hpp"
 
 #include "common/harness.hpp"
 #include "fib/corun_fib.hpp"
+#include "fib/no_cancel_check.hpp"
 #include "fib/workload.hpp"
 
 #include <benchmark/benchmark.h>
 
 namespace bench::fib {
-namespace {
 
 void run_without_check(benchmark::State& state) {
   const int n = size();
@@ -29,9 +30,5 @@ void run_without_check(benchmark::State& state) {
   measure(state, [&] { return check(state, rt.block_on(fib(n)), reference(n)); });
   report_tasks(state, static_cast<double>(tasks(n)));
 }
-
-}  // namespace
-
-BENCHMARK(run_without_check)->Name("fib/corun_no_cancel_check")->Apply(per_thread_count);
 
 }  // namespace bench::fib

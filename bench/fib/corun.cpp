@@ -58,8 +58,10 @@ void run_with_cancel_churn(benchmark::State& state) {
 }  // namespace
 
 // Registration order is run order. The A/B pair of the cancellation check comes first and back
-// to back: run after fib/corun_nopool (a million and a half plain `new`s and `delete`s), the copy
-// found a fragmented heap and measured up to 53% slower at one worker, which was not the check.
+// to back. Registered after fib/corun_nopool (whose frames are plain `new`s), the copy measured
+// up to 53% slower than fib/corun at one worker, while interleaved repetitions of the pair
+// agreed within noise: the order, not the check (the cause was not pinned down; the heap left
+// by the plain allocations is the suspect).
 BENCHMARK_CAPTURE(run, pool, true)->Name("fib/corun")->Apply(per_thread_count);
 #if defined(CORUN_BENCH_HAS_NO_CANCEL_CHECK)
 BENCHMARK(run_without_check)->Name("fib/corun_no_cancel_check")->Apply(per_thread_count);

@@ -3,13 +3,15 @@
 /// body and teardown; the body's exception rethrown at `co_yield` and what the context does with
 /// it (pass it on, swallow it, replace it); failing and misused contexts; cancellation before
 /// entering and during the body (the teardown runs shielded); and `with_all`'s concurrent enter
-/// and exit with its failures gathered. Time is virtual, so "concurrent" is checked exactly.
+/// and exit with its failures gathered, in both forms (variadic, and over a vector of contexts
+/// known at run time). Time is virtual, so "concurrent" is checked exactly.
 #include "support.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -511,5 +513,167 @@ TEST_SUITE("lifecycle_async_context") {
       }
       CHECK(log.has("a:teardown 0"));
     }
+  }
+
+  TEST_CASE("with_all over a vector: an empty one runs the body with no values at once") {
+    corun::runtime rt(with_virtual_time(2));
+    std::size_t seen = 99;
+    const int result = rt.block_on([&]() -> task<int> {
+      const corun::time_point start = corun::now();
+      task<int> run = corun::with_all(std::vector<async_context<int>>{},
+                                      [&](std::vector<std::reference_wrapper<int>>& values) {
+                                        seen = values.size();
+                                        return value_of(42);
+                                      });
+      const int value = co_await std::move(run);
+      CHECK(corun::now() == start);
+      co_return value;
+    }());
+    CHECK(result == 42);
+    CHECK(seen == 0);
+  }
+
+  TEST_CASE("with_all over a vector enters and exits concurrently, values in the vector's order") {
+    for (const std::size_t workers : context_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      event_log log;
+      constexpr int count = 5;
+      rt.block_on([&]() -> task<void> {
+        // Context i: setup takes 5 - i s (the last one enters first), teardown 1 + i s.
+        std::vector<async_context<int>> ctxs;
+        for (int i = 0; i < count; ++i) {
+          ctxs.push_back(slow(log, "s" + std::to_string(i), std::chrono::seconds(count - i),
+                              std::chrono::seconds(1 + i), 10 * i));
+        }
+        const corun::time_point start = corun::now();
+        task<int> run = corun::with_all(
+            std::move(ctxs), [&](std::vector<std::reference_wrapper<int>>& values) -> task<int> {
+              // Entered together: as long as the slowest setup (5 s), not the sum (15 s).
+              CHECK(corun::now() - start == 5s);
+              REQUIRE(values.size() == static_cast<std::size_t>(count));
+              int sum = 0;
+              for (int i = 0; i < count; ++i) {
+                CHECK(values[static_cast<std::size_t>(i)].get() == 10 * i);  // in order
+                sum += values[static_cast<std::size_t>(i)];
+              }
+              co_await corun::sleep_for(1s);
+              co_return sum;
+            });
+        const int sum = co_await std::move(run);
+        CHECK(sum == 100);
+        // Exited together: the slowest teardown (5 s) after 5 s of entering and 1 s of body.
+        CHECK(corun::now() - start == 11s);
+      }());
+      const std::vector<std::string> events = log.events();
+      CHECK(events.size() == 2 * static_cast<std::size_t>(count));
+      // Each at its own instant: the setups ended last to first, the teardowns first to last.
+      for (int i = 0; i < count; ++i) {
+        CHECK(events[static_cast<std::size_t>(i)] ==
+              "s" + std::to_string(count - 1 - i) + ":entered");
+        CHECK(events[static_cast<std::size_t>(count + i)] == "s" + std::to_string(i) + ":closed");
+      }
+    }
+  }
+
+  TEST_CASE("with_all over a vector: the body and the teardowns share the yielded objects") {
+    corun::runtime rt(with_workers(2));
+    event_log log;
+    rt.block_on([&]() -> task<void> {
+      std::vector<async_context<int>> ctxs;
+      ctxs.push_back(counter(log, "a", 1));
+      ctxs.push_back(counter(log, "b", 2));
+      task<void> run = corun::with_all(
+          std::move(ctxs), [](std::vector<std::reference_wrapper<int>>& values) -> task<void> {
+            for (int& value : values) {
+              value *= 10;
+            }
+            co_return;
+          });
+      co_await std::move(run);
+    }());
+    CHECK(log.has("a:teardown 10"));
+    CHECK(log.has("b:teardown 20"));
+  }
+
+  TEST_CASE("with_all over a vector: a failing setup tears down the entered contexts") {
+    for (const std::size_t workers : context_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      event_log log;
+      bool body_ran = false;
+      std::vector<async_context<int>> ctxs;
+      ctxs.push_back(slow(log, "a", 1s, 1s, 1));
+      ctxs.push_back(failing_setup(log, 2s, 7));
+      ctxs.push_back(counter(log, "c", 3));
+      try {
+        rt.block_on(corun::with_all(std::move(ctxs),
+                                    [&](std::vector<std::reference_wrapper<int>>&) -> task<void> {
+                                      body_ran = true;
+                                      co_return;
+                                    }));
+        FAIL("with_all returned");
+      } catch (const corun::exception_group& group) {
+        CHECK(member_ids(group) == std::multiset<int>{7});
+      }
+      CHECK_FALSE(body_ran);
+      CHECK(log.has("a:caught 7"));
+      CHECK(log.has("a:closed"));
+      CHECK(log.has("c:caught 7"));
+      CHECK_FALSE(log.has("c:teardown 3"));
+    }
+  }
+
+  TEST_CASE("with_all over a vector: the body's exception reaches every context and leaves") {
+    corun::runtime rt(with_workers(2));
+    SUBCASE("passed on by every context: unchanged") {
+      event_log log;
+      std::vector<async_context<int>> ctxs;
+      for (const char* name : {"a", "b", "c"}) {
+        ctxs.push_back(counter(log, name, 0));
+      }
+      CHECK_THROWS_AS(
+          rt.block_on(corun::with_all(std::move(ctxs),
+                                      [](std::vector<std::reference_wrapper<int>>&) -> task<void> {
+                                        co_await corun::this_task::yield();
+                                        throw test_error(1);
+                                      })),
+          test_error);
+      CHECK(log.has("a:caught 1"));
+      CHECK(log.has("b:caught 1"));
+      CHECK(log.has("c:caught 1"));
+    }
+    SUBCASE("replaced by one context: a group of both, the body's first") {
+      event_log log;
+      std::vector<async_context<int>> ctxs;
+      ctxs.push_back(counter(log, "a", 0));
+      ctxs.push_back(counter(log, "b", 0, on_error::replace));
+      try {
+        rt.block_on(corun::with_all(std::move(ctxs),
+                                    [](std::vector<std::reference_wrapper<int>>&) -> task<void> {
+                                      throw test_error(1);
+                                      co_return;
+                                    }));
+        FAIL("with_all returned");
+      } catch (const corun::exception_group& group) {
+        REQUIRE(group.exceptions().size() == 2);
+        CHECK(test_error_id(group.exceptions()[0]) == 1);
+        CHECK(test_error_id(group.exceptions()[1]) == 100);
+      }
+    }
+  }
+
+  TEST_CASE("with_all over a vector holding an empty context enters none of them") {
+    corun::runtime rt(with_workers(1));
+    event_log log;
+    std::vector<async_context<int>> ctxs;
+    ctxs.push_back(counter(log, "a", 0));
+    ctxs.emplace_back();
+    CHECK_THROWS_AS(
+        rt.block_on(corun::with_all(
+            std::move(ctxs),
+            [](std::vector<std::reference_wrapper<int>>&) -> task<void> { co_return; })),
+        std::logic_error);
+    CHECK(log.events().empty());
   }
 }

@@ -2,7 +2,9 @@
 /// `persistent_task_group`: frequenz-core's PersistentTaskGroup suite translated (construction,
 /// names, cancel, as_completed with and without timeout, join and stop with success, error and
 /// cancellation, the context-manager forms), plus what C++ adds: where the group lives in the
-/// task tree, its destruction, logging, and the `task_creator` concept. All on virtual time.
+/// task tree, its destruction, logging, stop with a task whose cleanup fails, the
+/// `task_creator` concept, and `current_spawner()` at run time (children of the running task,
+/// a group's creator, misuse). All on virtual time.
 #include "support.hpp"
 
 #include <algorithm>
@@ -80,6 +82,36 @@ task<void> sleeps_then_cleans(std::chrono::nanoseconds cleanup, std::atomic<bool
   co_await std::move(shielded);
   cleaned = true;
   throw corun::cancelled("cleaned up");
+}
+
+task<void> nap_then_set(std::chrono::nanoseconds d, std::atomic<bool>& done) {
+  co_await corun::sleep_for(d);
+  done = true;
+}
+
+/// Sleeps until cancelled, then spends `cleanup` (shielded) and fails the cleanup with a
+/// `std::runtime_error`: a cancelled task that ends with another error.
+task<void> cleanup_fails(std::chrono::nanoseconds cleanup, std::atomic<bool>& cleaned) {
+  try {
+    co_await corun::this_task::sleep_forever();
+  } catch (const corun::cancelled&) {
+  }
+  task<void> rest = nap(cleanup);
+  task<void> shielded = corun::shield(std::move(rest));
+  co_await std::move(shielded);
+  cleaned = true;
+  throw std::runtime_error("cleanup failed");
+}
+
+/// The message of a `std::runtime_error` held by `error`, else empty.
+std::string runtime_error_message(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  } catch (...) {
+    return {};
+  }
 }
 
 bool is_task_cancelled(const std::exception_ptr& error) {
@@ -456,6 +488,42 @@ TEST_SUITE("lifecycle_persistent_task_group") {
     }());
   }
 
+  TEST_CASE(
+      "persistent_task_group stop throws what a task it cancelled failed with, cancellations "
+      "left out") {
+    for (const std::size_t workers : lifecycle_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      rt.block_on([]() -> task<void> {
+        persistent_task_group group("test");
+        std::atomic<bool> cleaned{false};
+        std::atomic<bool> other_cleaned{false};
+        auto failing =
+            group.spawn(cleanup_fails(1s, cleaned), {.name = "failing", .log_exception = false});
+        auto quiet = group.spawn(until_cancelled(other_cleaned), {.name = "quiet"});
+        co_await corun::sleep_for(1s);
+        const corun::time_point start = corun::now();
+        std::optional<corun::exception_group> failures;
+        try {
+          co_await group.stop("shutting down");
+        } catch (const corun::exception_group& e) {
+          failures = e;
+        }
+        CHECK(corun::now() - start == 1s);  // stop waited for the failing cleanup
+        CHECK(cleaned.load());
+        CHECK(other_cleaned.load());
+        REQUIRE(failures);
+        CHECK(failures->message() == "corun: persistent_task_group 'test': 1 task failed");
+        REQUIRE(failures->exceptions().size() == 1);  // not the other task's cancellation
+        CHECK(runtime_error_message(failures->exceptions().front()) == "cleanup failed");
+        CHECK(failing.failed());
+        CHECK(quiet.cancelled());
+        CHECK_FALSE(group.is_running());
+        co_await group.stop();  // reported once
+      }());
+    }
+  }
+
   TEST_CASE("persistent_task_group stop is not cut short by the caller's cancellation") {
     corun::runtime rt(with_virtual_time(2));
     std::atomic<bool> cleaned{false};
@@ -705,6 +773,132 @@ TEST_SUITE("lifecycle_persistent_task_group") {
       co_await inner.stop();
     }());
     CHECK(inner_refuses);
+  }
+
+  TEST_CASE("current_spawner spawns a child of the running task, which waits for it") {
+    for (const std::size_t workers : lifecycle_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      std::atomic<bool> child_done{false};
+      std::string child_name;
+      rt.block_on([&]() -> task<void> {
+        const corun::time_point start = corun::now();
+        auto owner = corun::spawn([&]() -> task<void> {
+          const corun::current_task_spawner spawner = corun::current_spawner();
+          auto child = spawner.spawn(nap_then_set(2s, child_done), {.name = "kid"});
+          child_name = child.name();
+          co_return;
+        });  // the owner's body returns at once, dropping the child's handle
+        co_await owner;
+        CHECK(child_done.load());  // the owner completed only after its child
+        CHECK(corun::now() - start == 2s);
+      }());
+      CHECK(child_name == "kid");
+    }
+  }
+
+  TEST_CASE("current_spawner's children are cancelled with the running task") {
+    for (const std::size_t workers : lifecycle_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      std::atomic<bool> cleaned{false};
+      std::atomic<bool> nested_cleaned{false};
+      bool child_cancelled = false;
+      bool nested_cancelled = false;
+      rt.block_on([&]() -> task<void> {
+        task_handle child;
+        task_handle nested;
+        corun::async_event spawned;
+        auto owner = corun::spawn([&]() -> task<void> {
+          const corun::current_task_spawner spawner = corun::current_spawner();
+          child = spawner.spawn(until_cancelled(cleaned));
+          // Awaited (not spawned) coroutines run in the same task: the spawner works there too.
+          auto helper = [](const corun::current_task_spawner& s,
+                           std::atomic<bool>& flag) -> task<task_handle> {
+            co_return s.spawn(until_cancelled(flag));
+          };
+          task<task_handle> spawning = helper(spawner, nested_cleaned);
+          nested = co_await std::move(spawning);
+          spawned.set();
+          co_await corun::this_task::sleep_forever();
+        });
+        co_await spawned.wait();
+        co_await corun::sleep_for(1s);
+        owner.cancel("owner goes");
+        CHECK_THROWS_AS(co_await owner, corun::task_cancelled);
+        child_cancelled = child.cancelled();
+        nested_cancelled = nested.cancelled();
+      }());
+      CHECK(cleaned.load());
+      CHECK(nested_cleaned.load());
+      CHECK(child_cancelled);
+      CHECK(nested_cancelled);
+    }
+  }
+
+  TEST_CASE("current_spawner as the task creator of a persistent_task_group") {
+    for (const std::size_t workers : lifecycle_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      std::atomic<bool> cleaned{false};
+      bool cleaned_first = false;
+      std::string host_name;
+      rt.block_on([&]() -> task<void> {
+        persistent_task_group* shared = nullptr;
+        corun::async_event created;
+        auto owner = corun::spawn([&]() -> task<void> {
+          persistent_task_group group("spawned", corun::current_spawner());
+          shared = &group;
+          created.set();
+          co_await corun::this_task::sleep_forever();
+        });
+        co_await created.wait();
+        auto t = shared->spawn(until_cancelled(cleaned), {.name = "t"});
+        CHECK(t.name() == "spawned:t");
+        co_await corun::sleep_for(1s);
+        owner.cancel("owner goes");
+        CHECK_THROWS_AS(co_await owner, corun::task_cancelled);
+        cleaned_first = cleaned.load();  // the owner ended only after the group's task
+        CHECK(t.cancelled());
+      }());
+      CHECK(cleaned_first);
+    }
+  }
+
+  TEST_CASE("current_spawner misused: outside a task, or by another task than its own") {
+    std::string outside;
+    try {
+      static_cast<void>(corun::current_spawner());
+    } catch (const std::logic_error& e) {
+      outside = e.what();
+    }
+    CHECK(outside.find("corun::current_spawner called outside a corun task") != std::string::npos);
+    corun::runtime rt(with_virtual_time(2));
+    std::optional<corun::current_task_spawner> kept;
+    bool child_refused = false;
+    bool group_refused = false;
+    rt.block_on([&]() -> task<void> {
+      kept.emplace(corun::current_spawner());
+      auto other = corun::spawn([&]() -> task<void> {
+        try {
+          (void)kept->spawn(value_of(1));
+        } catch (const std::logic_error& e) {
+          child_refused = std::string(e.what()).find("used by another task") != std::string::npos;
+        }
+        try {
+          // The group's constructor spawns its host through the creator.
+          persistent_task_group group("misplaced", *kept);
+        } catch (const std::logic_error&) {
+          group_refused = true;
+        }
+        co_return;
+      });
+      co_await other;
+    }());
+    CHECK(child_refused);
+    CHECK(group_refused);
+    // From a thread that is not a worker, after its task ended: refused as well.
+    CHECK_THROWS_AS(static_cast<void>(kept->spawn(value_of(2))), std::logic_error);
   }
 
   TEST_CASE("persistent_task_group log_exception prints a failure when it happens") {

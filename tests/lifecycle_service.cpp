@@ -2,7 +2,8 @@
 /// `service_base`, the `service` concept and `with_service`: frequenz-core's ServiceBase suite
 /// translated (construction, start/wait, start/stop, crashes reported by wait and by stop, the
 /// context-manager form), plus the seed's multi-task example and how with_service combines the
-/// body's outcome with stop's. All on virtual time.
+/// body's outcome with stop's, and a service as the task creator of a group and of another
+/// service. All on virtual time.
 #include "support.hpp"
 
 #include <atomic>
@@ -103,6 +104,27 @@ class detached_service final : public corun::service_base {
  private:
   task<void> main() override {
     std::atomic<bool>* cleaned = m_cleaned;  // read while the object is certainly alive
+    try {
+      co_await corun::this_task::sleep_forever();
+    } catch (const corun::cancelled&) {
+      cleaned->store(true);
+      throw;
+    }
+  }
+
+  std::atomic<bool>* m_cleaned;
+};
+
+/// A service living where its task creator puts it; `main` sleeps until cancelled.
+class placed_service final : public corun::service_base {
+ public:
+  template <class Creator>
+  placed_service(std::string unique_id, Creator&& creator, std::atomic<bool>& cleaned)
+      : service_base(std::move(unique_id), std::forward<Creator>(creator)), m_cleaned(&cleaned) {}
+
+ private:
+  task<void> main() override {
+    std::atomic<bool>* cleaned = m_cleaned;
     try {
       co_await corun::this_task::sleep_forever();
     } catch (const corun::cancelled&) {
@@ -470,5 +492,52 @@ TEST_SUITE("lifecycle_service") {
       CHECK_FALSE(svc.is_running());
     }
     CHECK_THROWS_AS(fake_service("outside"), std::logic_error);
+  }
+
+  TEST_CASE("service_base as the task creator of a group and of a service: stop stops them") {
+    for (const std::size_t workers : lifecycle_workers) {
+      CAPTURE(workers);
+      corun::runtime rt(with_virtual_time(workers));
+      rt.block_on([]() -> task<void> {
+        fake_service outer("outer", 1h);
+        outer.start();
+        std::atomic<bool> group_cleaned{false};
+        std::atomic<bool> inner_cleaned{false};
+        corun::persistent_task_group group("group", outer);
+        placed_service inner("inner", outer, inner_cleaned);
+        // Both hosts are tasks of the outer service, next to its main.
+        std::multiset<std::string> names;
+        for (const task_handle& t : outer.task_group().tasks()) {
+          names.insert(t.name());
+        }
+        CHECK(names == std::multiset<std::string>{"outer:main", "outer:group", "outer:inner"});
+        auto t = group.spawn([&]() -> task<void> {
+          try {
+            co_await corun::this_task::sleep_forever();
+          } catch (const corun::cancelled&) {
+            group_cleaned = true;
+            throw;
+          }
+        });
+        inner.start();
+        CHECK(inner.task_group().tasks().front().name() == "inner:main");
+        co_await corun::sleep_for(1s);
+        const corun::time_point start = corun::now();
+        co_await outer.stop();  // cancels both hosts, hence what runs in them, and waits
+        CHECK(corun::now() == start);
+        CHECK_FALSE(outer.is_running());
+        CHECK(outer.main_cancelled.load());
+        CHECK(group_cleaned.load());
+        CHECK(inner_cleaned.load());
+        CHECK(t.cancelled());
+        CHECK_FALSE(group.is_running());
+        CHECK_FALSE(inner.is_running());
+        // Their hosts ended: both are closed for new tasks now.
+        CHECK_THROWS_AS(inner.start(), std::logic_error);
+        CHECK_THROWS_AS((void)group.spawn(value_of(1)), std::logic_error);
+        co_await group.stop();
+        co_await inner.stop();
+      }());
+    }
   }
 }

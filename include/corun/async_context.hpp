@@ -53,6 +53,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace corun {
 
@@ -237,6 +238,14 @@ template <class F, class... Ts>
 concept context_group_body = (!std::is_void_v<Ts> && ...) && std::invocable<F&, Ts&...> &&
                              task_type<std::invoke_result_t<F&, Ts&...>>;
 
+/// What the body of `with_all(std::vector<async_context<T>>, body)` is given.
+template <class T>
+using context_values = std::vector<std::reference_wrapper<T>>;
+
+template <class F, class T>
+concept context_vector_body = !std::is_void_v<T> && std::invocable<F&, context_values<T>&> &&
+                              task_type<std::invoke_result_t<F&, context_values<T>&>>;
+
 /// Lets `with` and `with_all` reach a context's promise without making it public.
 struct context_access {
   template <class T>
@@ -396,13 +405,12 @@ task<typename detail::context_body_result<F, T>::type::value_type> with(async_co
 
 namespace detail {
 
-template <class F, class... Ts>
-  requires context_group_body<F, Ts...>
-task<typename std::invoke_result_t<F&, Ts&...>::value_type> with_all_impl(
-    F body, async_context<Ts>... ctxs) {
-  using value_type = typename std::invoke_result_t<F&, Ts&...>::value_type;
-  const std::array<context_promise_base*, sizeof...(Ts)> promises{
-      &context_access::promise(ctxs)...};
+/// Both forms of `with_all` over the contexts' untyped promises: enters them all, runs the
+/// body's task that `make_body()` makes (once every context is entered), exits them all.
+template <class MakeBody>
+task<typename std::invoke_result_t<MakeBody&>::value_type> run_with_all(
+    std::span<context_promise_base* const> promises, MakeBody make_body) {
+  using value_type = typename std::invoke_result_t<MakeBody&>::value_type;
   {
     task<void> entering = enter_all(promises);
     co_await std::move(entering);
@@ -410,7 +418,7 @@ task<typename std::invoke_result_t<F&, Ts&...>::value_type> with_all_impl(
   std::exception_ptr body_error;
   std::optional<std::conditional_t<std::is_void_v<value_type>, bool, value_type>> value;
   try {
-    task<value_type> run = std::invoke(body, context_value(context_access::promise(ctxs))...);
+    task<value_type> run = std::invoke(make_body);
     if constexpr (std::is_void_v<value_type>) {
       co_await std::move(run);
     } else {
@@ -424,6 +432,17 @@ task<typename std::invoke_result_t<F&, Ts&...>::value_type> with_all_impl(
   if constexpr (!std::is_void_v<value_type>) {
     co_return std::move(*value);
   }
+}
+
+template <class F, class... Ts>
+  requires context_group_body<F, Ts...>
+task<typename std::invoke_result_t<F&, Ts&...>::value_type> with_all_impl(
+    F body, async_context<Ts>... ctxs) {
+  const std::array<context_promise_base*, sizeof...(Ts)> promises{
+      &context_access::promise(ctxs)...};
+  task<typename std::invoke_result_t<F&, Ts&...>::value_type> all = run_with_all(
+      promises, [&] { return std::invoke(body, context_value(context_access::promise(ctxs))...); });
+  co_return co_await std::move(all);
 }
 
 template <class... Args, std::size_t... I>
@@ -475,6 +494,39 @@ auto with_all(Args... args) {
       "corun::with_all(ctxs..., body): every argument but the last must be an async_context");
   std::tuple<Args...> all(std::move(args)...);
   return detail::with_all_split(all, std::make_index_sequence<sizeof...(Args) - 1>{});
+}
+
+/// `co_await with_all(std::move(ctxs), body)`: `with_all` for a number of contexts known only at
+/// run time (aiotools' `actxgroup` over a list). `body(values)` gets `values`, a
+/// `std::vector<std::reference_wrapper<T>>&` holding the value each context yielded, in the
+/// order of `ctxs` (references, as in the variadic form: the body and each teardown share the
+/// object). Everything else is the variadic form's: concurrent setups in child tasks, concurrent
+/// shielded teardowns, the same failures and `exception_group`s. An empty `ctxs` runs
+/// `body` with no values. An empty context in `ctxs` is a `std::logic_error` before any is
+/// entered. (`async_context<void>` is not accepted: yield a value.)
+///
+/// `ctxs` and `body` are moved into this coroutine's frame, so the body's captures live as long
+/// as the call.
+template <class T, class F>
+  requires detail::context_vector_body<F, T>
+task<typename std::invoke_result_t<F&, detail::context_values<T>&>::value_type> with_all(
+    std::vector<async_context<T>> ctxs, F body) {
+  std::vector<detail::context_promise_base*> promises;
+  promises.reserve(ctxs.size());
+  for (async_context<T>& ctx : ctxs) {
+    promises.push_back(&detail::context_access::promise(ctx));
+  }
+  detail::context_values<T> values;
+  task<typename std::invoke_result_t<F&, detail::context_values<T>&>::value_type> all =
+      detail::run_with_all(promises, [&] {
+        // Only now do the contexts' values exist.
+        values.reserve(ctxs.size());
+        for (async_context<T>& ctx : ctxs) {
+          values.emplace_back(detail::context_access::promise(ctx).value());
+        }
+        return std::invoke(body, values);
+      });
+  co_return co_await std::move(all);
 }
 
 }  // namespace corun

@@ -48,7 +48,9 @@ TEST_SUITE("lifecycle_supervisor_storm") {
   TEST_CASE(
       "a child failing thousands of times at random is restarted within the intensity, "
       "until failing too fast makes the supervisor give up") {
-    const int failures = static_cast<int>(scaled(10'000, 200));
+    // Not scaled: issue 5 asks for 10 000 failures under TSan too, and on virtual time they
+    // are cheap (2-4 s for the three worker counts under TSan, 1.5 s under ASan at -O0).
+    constexpr int failures = 10'000;
     for (const std::size_t workers : sweep) {
       CAPTURE(workers);
       watchdog dog("supervisor storm");

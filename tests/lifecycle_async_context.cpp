@@ -539,17 +539,11 @@ TEST_SUITE("lifecycle_async_context") {
       corun::runtime rt(with_virtual_time(workers));
       event_log log;
       constexpr int count = 5;
-      // Appended, not `"s" + std::to_string(i)`: g++ 12 -O3 warns (-Wrestrict) on that form.
-      const auto label = [](int i) {
-        std::string name = "s";
-        name += std::to_string(i);
-        return name;
-      };
       rt.block_on([&]() -> task<void> {
         // Context i: setup takes 5 - i s (the last one enters first), teardown 1 + i s.
         std::vector<async_context<int>> ctxs;
         for (int i = 0; i < count; ++i) {
-          ctxs.push_back(slow(log, label(i), std::chrono::seconds(count - i),
+          ctxs.push_back(slow(log, numbered_name("s", i), std::chrono::seconds(count - i),
                               std::chrono::seconds(1 + i), 10 * i));
         }
         const corun::time_point start = corun::now();
@@ -575,8 +569,9 @@ TEST_SUITE("lifecycle_async_context") {
       CHECK(events.size() == 2 * static_cast<std::size_t>(count));
       // Each at its own instant: the setups ended last to first, the teardowns first to last.
       for (int i = 0; i < count; ++i) {
-        CHECK(events[static_cast<std::size_t>(i)] == label(count - 1 - i) + ":entered");
-        CHECK(events[static_cast<std::size_t>(count + i)] == label(i) + ":closed");
+        CHECK(events[static_cast<std::size_t>(i)] ==
+              numbered_name("s", count - 1 - i) + ":entered");
+        CHECK(events[static_cast<std::size_t>(count + i)] == numbered_name("s", i) + ":closed");
       }
     }
   }

@@ -290,7 +290,7 @@ TEST_SUITE("lifecycle_supervisor") {
         p.set_origin();
         corun::supervisor sup({.strategy = restart_strategy::rest_for_one});
         for (int i = 0; i < 5; ++i) {
-          const std::string name = "c" + std::to_string(i);
+          const std::string name = numbered_name("c", i);
           sup.add(name, [&p, name, made = 0]() mutable {
             p.note("make " + name);
             if (name == "c2" && ++made == 1) {

@@ -196,6 +196,14 @@ class alive_guard {
 
 // ---- Building blocks ---------------------------------------------------------------------------
 
+/// `prefix` followed by `n` ("c" and 2 give "c2"). Built by appending: g++ 12 -O3 sometimes
+/// warns (-Wrestrict, a false positive) on `"c" + std::to_string(n)` inside coroutines.
+inline std::string numbered_name(const char* prefix, long n) {
+  std::string name = prefix;
+  name += std::to_string(n);
+  return name;
+}
+
 inline corun::task<int> value_of(int value) { co_return value; }
 
 inline corun::task<void> yield_times(int times) {

@@ -127,7 +127,7 @@ TEST_SUITE("lifecycle_supervisor_storm") {
                                  .seed = workers});
           std::mt19937 rng(static_cast<unsigned>(777 + workers));
           for (int i = 0; i < 3; ++i) {
-            sup.add("c" + std::to_string(i), [&, i] {
+            sup.add(numbered_name("c", i), [&, i] {
               ++starts[i];
               if (++made % 500 == 0) {
                 dog.progress("start " + std::to_string(made));

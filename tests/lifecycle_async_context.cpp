@@ -120,6 +120,30 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
   return v;
 }
 
+/// Both forms of `with_all` with contexts "a" (enters at 1 s), a setup failing at 2 s with id 7
+/// and "c" (enters at once): `make(log, body_ran)` returns the `with_all` task under test. The
+/// body must not run, and the two entered contexts see the failure at `co_yield` and close.
+template <class Make>
+void check_failing_setup(Make make) {
+  for (const std::size_t workers : context_workers) {
+    CAPTURE(workers);
+    corun::runtime rt(with_virtual_time(workers));
+    event_log log;
+    bool body_ran = false;
+    try {
+      rt.block_on(make(log, body_ran));
+      FAIL("with_all returned");
+    } catch (const corun::exception_group& group) {
+      CHECK(member_ids(group) == std::multiset<int>{7});
+    }
+    CHECK_FALSE(body_ran);
+    CHECK(log.has("a:caught 7"));
+    CHECK(log.has("a:closed"));
+    CHECK(log.has("c:caught 7"));
+    CHECK_FALSE(log.has("c:teardown 3"));
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("lifecycle_async_context") {
@@ -392,28 +416,14 @@ TEST_SUITE("lifecycle_async_context") {
   }
 
   TEST_CASE("with_all: a failing setup tears down the entered contexts with its error") {
-    for (const std::size_t workers : context_workers) {
-      CAPTURE(workers);
-      corun::runtime rt(with_virtual_time(workers));
-      event_log log;
-      bool body_ran = false;
-      try {
-        rt.block_on(corun::with_all(slow(log, "a", 1s, 1s, 1), failing_setup(log, 2s, 7),
-                                    counter(log, "c", 3), [&](int&, int&, int&) -> task<void> {
-                                      body_ran = true;
-                                      co_return;
-                                    }));
-        FAIL("with_all returned");
-      } catch (const corun::exception_group& group) {
-        CHECK(member_ids(group) == std::multiset<int>{7});
-      }
-      CHECK_FALSE(body_ran);
-      // The two that entered saw the setup's failure at co_yield.
-      CHECK(log.has("a:caught 7"));
-      CHECK(log.has("a:closed"));
-      CHECK(log.has("c:caught 7"));
-      CHECK_FALSE(log.has("c:teardown 3"));
-    }
+    check_failing_setup([](event_log& log, bool& body_ran) {
+      return corun::with_all(slow(log, "a", 1s, 1s, 1), failing_setup(log, 2s, 7),
+                             counter(log, "c", 3),
+                             [ran = &body_ran](int&, int&, int&) -> task<void> {
+                               *ran = true;
+                               co_return;
+                             });
+    });
   }
 
   TEST_CASE("with_all: several failing setups are grouped, with teardown failures after them") {
@@ -597,31 +607,18 @@ TEST_SUITE("lifecycle_async_context") {
   }
 
   TEST_CASE("with_all over a vector: a failing setup tears down the entered contexts") {
-    for (const std::size_t workers : context_workers) {
-      CAPTURE(workers);
-      corun::runtime rt(with_virtual_time(workers));
-      event_log log;
-      bool body_ran = false;
+    check_failing_setup([](event_log& log, bool& body_ran) {
       std::vector<async_context<int>> ctxs;
       ctxs.push_back(slow(log, "a", 1s, 1s, 1));
       ctxs.push_back(failing_setup(log, 2s, 7));
       ctxs.push_back(counter(log, "c", 3));
-      try {
-        rt.block_on(corun::with_all(std::move(ctxs),
-                                    [&](std::vector<std::reference_wrapper<int>>&) -> task<void> {
-                                      body_ran = true;
-                                      co_return;
-                                    }));
-        FAIL("with_all returned");
-      } catch (const corun::exception_group& group) {
-        CHECK(member_ids(group) == std::multiset<int>{7});
-      }
-      CHECK_FALSE(body_ran);
-      CHECK(log.has("a:caught 7"));
-      CHECK(log.has("a:closed"));
-      CHECK(log.has("c:caught 7"));
-      CHECK_FALSE(log.has("c:teardown 3"));
-    }
+      return corun::with_all(
+          std::move(ctxs),
+          [ran = &body_ran](std::vector<std::reference_wrapper<int>>&) -> task<void> {
+            *ran = true;
+            co_return;
+          });
+    });
   }
 
   TEST_CASE("with_all over a vector: the body's exception reaches every context and leaves") {

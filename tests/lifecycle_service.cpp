@@ -95,36 +95,19 @@ class multi_task_service final : public corun::service_base {
   }
 };
 
-/// A service whose `main` reaches nothing of the object once it runs, so it may outlive it.
-class detached_service final : public corun::service_base {
+/// A service whose `main` sleeps until cancelled and reaches nothing of the object once it
+/// runs, so it may outlive it. Lives in the runtime by default, or where `creator` puts it.
+class sleeper_service final : public corun::service_base {
  public:
-  detached_service(std::string unique_id, std::atomic<bool>& cleaned)
+  sleeper_service(std::string unique_id, std::atomic<bool>& cleaned)
       : service_base(std::move(unique_id)), m_cleaned(&cleaned) {}
-
- private:
-  task<void> main() override {
-    std::atomic<bool>* cleaned = m_cleaned;  // read while the object is certainly alive
-    try {
-      co_await corun::this_task::sleep_forever();
-    } catch (const corun::cancelled&) {
-      cleaned->store(true);
-      throw;
-    }
-  }
-
-  std::atomic<bool>* m_cleaned;
-};
-
-/// A service living where its task creator puts it; `main` sleeps until cancelled.
-class placed_service final : public corun::service_base {
- public:
   template <class Creator>
-  placed_service(std::string unique_id, Creator&& creator, std::atomic<bool>& cleaned)
+  sleeper_service(std::string unique_id, Creator&& creator, std::atomic<bool>& cleaned)
       : service_base(std::move(unique_id), std::forward<Creator>(creator)), m_cleaned(&cleaned) {}
 
  private:
   task<void> main() override {
-    std::atomic<bool>* cleaned = m_cleaned;
+    std::atomic<bool>* cleaned = m_cleaned;  // read while the object is certainly alive
     try {
       co_await corun::this_task::sleep_forever();
     } catch (const corun::cancelled&) {
@@ -454,7 +437,7 @@ TEST_SUITE("lifecycle_service") {
       stderr_capture capture;
       rt.block_on([&]() -> task<void> {
         auto owner = corun::spawn([&]() -> task<void> {
-          detached_service svc("doomed", cleaned);
+          sleeper_service svc("doomed", cleaned);
           svc.start();
           co_await corun::sleep_for(1s);
           running_at_destruction = svc.is_running();
@@ -504,7 +487,7 @@ TEST_SUITE("lifecycle_service") {
         std::atomic<bool> group_cleaned{false};
         std::atomic<bool> inner_cleaned{false};
         corun::persistent_task_group group("group", outer);
-        placed_service inner("inner", outer, inner_cleaned);
+        sleeper_service inner("inner", outer, inner_cleaned);
         // Both hosts are tasks of the outer service, next to its main.
         std::multiset<std::string> names;
         for (const task_handle& t : outer.task_group().tasks()) {

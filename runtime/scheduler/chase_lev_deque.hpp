@@ -59,17 +59,33 @@ class chase_lev_deque {
   chase_lev_deque(const chase_lev_deque&) = delete;
   chase_lev_deque& operator=(const chase_lev_deque&) = delete;
 
-  /// Owner: adds `item` at the bottom. Unless `light_push`, a seq_cst exchange both publishes the
-  /// slot to thieves (release) and orders the push before the caller's seq_cst load of the idle
-  /// state, so a worker going to sleep either sees this item or is seen by the pusher (idle.hpp).
+  /// Owner: adds `item` at the bottom, growing the ring if it is full (which may throw
+  /// `std::bad_alloc`; the deque is then unchanged).
   void push(T item) {
+    if (!try_push(item)) {
+      const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+      grow(m_ring.load(std::memory_order_relaxed), m_top_seen, b);
+      static_cast<void>(try_push(item));  // cannot fail: the ring has room now
+    }
+  }
+
+  /// Owner: adds `item` at the bottom unless the ring is full; never allocates. Unless
+  /// `light_push`, a seq_cst exchange both publishes the slot to thieves (release) and orders the
+  /// push before the caller's seq_cst load of the idle state, so a worker going to sleep either
+  /// sees this item or is seen by the pusher (idle.hpp).
+  [[nodiscard]] bool try_push(T item) noexcept {
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
-    // Acquire: pairs with the thieves' CAS on top, so their reads of the slots we may now reuse
-    // happened before our write.
-    const std::int64_t t = m_top.load(std::memory_order_acquire);
     ring* r = m_ring.load(std::memory_order_relaxed);
-    if (b - t > r->mask) {
-      r = grow(r, t, b);
+    if (CORUN_UNLIKELY(b - m_top_seen > r->mask)) {
+      // The ring looks full by the last top we read: read it again. Acquire: pairs with the
+      // thieves' CAS on top, so their reads of the slots we may now reuse happened before our
+      // writes. A stale `m_top_seen` is only ever too low (top grows), so it can make the ring
+      // look fuller than it is, never let us overwrite a slot a thief may still take; and the
+      // push no longer reads the line thieves write on every steal.
+      m_top_seen = m_top.load(std::memory_order_acquire);
+      if (b - m_top_seen > r->mask) {
+        return false;
+      }
     }
     r->put(b, item);
     if (m_light_push) {
@@ -78,6 +94,7 @@ class chase_lev_deque {
     } else {
       m_bottom.exchange(b + 1, std::memory_order_seq_cst);
     }
+    return true;
   }
 
   /// Owner: takes the most recently pushed item, or null. `no_thieves` (see "Solo pops") may
@@ -211,6 +228,8 @@ class chase_lev_deque {
   alignas(cache_line) Atomic<std::int64_t> m_top{0};
   alignas(cache_line) Atomic<std::int64_t> m_bottom{0};
   Atomic<ring*> m_ring{nullptr};
+  /// Owner only: a value of top read earlier (a lower bound of it), see `try_push`.
+  std::int64_t m_top_seen = 0;
   std::vector<std::unique_ptr<ring>> m_rings;  // owner only: the current ring and retired ones
   const bool m_light_push;
 };

@@ -46,13 +46,17 @@ task_extras& ensure_extras(task_node& node);
 /// `m_held_root`), or to stderr.
 void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept;
 
-/// Prepares a spawned task: links it under `parent`, two references (body and handle).
 /// Completes `node`, whose body and children are all done (the completion protocol of
 /// task_lifecycle.cpp); returns what to run next on this worker.
 [[nodiscard]] std::coroutine_handle<> complete_task(task_node& node) noexcept;
 /// Another reference to a task's locals (null stays null).
 [[nodiscard]] task_locals* share_task_locals(task_locals* locals) noexcept;
+/// Prepares a spawned task: links it under `parent`, two references (body and handle), and the
+/// task-locals of `spawner` (the task that spawns it, not a group's host; by default the task
+/// running on this thread).
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept;
+void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
+                  runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept;
 
 }  // namespace corun::detail

@@ -200,15 +200,21 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     if (task_tracker* tracker = self.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
       tracker->untrack(*node);  // before DONE: a dump may still be reading this task
     }
-    // Step 3. Two references, WAITING and INLINE: the body's and the one of a joiner that runs
-    // us on its own stack and registered no cancel wake-up, so nobody else can change the word
-    // until we publish DONE: a plain store.
+    // Step 3. Only the body's reference and no flags (every handle was dropped): nobody else
+    // holds the task, so nobody can read or change the word (a new reference needs an existing
+    // one); it is disposed of below, without an RMW. The acquire pairs with the release of the
+    // last handle, so its holder's uses happen before the disposal.
+    // Two references, WAITING and INLINE: the body's and the one of a joiner that runs us on
+    // its own stack and registered no cancel wake-up, so nobody else can change the word until
+    // we publish DONE: a plain store.
     // Otherwise acq_rel: release publishes the outcome and result to joiners and handle holders;
     // acquire makes a joiner's registration (m_waiter) visible.
     constexpr std::uint32_t exclusive =
         2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
     std::uint32_t prev = node->m_state.load(std::memory_order_acquire);
-    if (prev == exclusive) {
+    if (prev == task_node::one_ref) {
+      // Alone: nothing to publish.
+    } else if (prev == exclusive) {
       node->m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
                           std::memory_order_release);
     } else {
@@ -259,6 +265,11 @@ std::coroutine_handle<> complete_task(task_node& node) noexcept { return complet
 
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept {
+  init_spawned(child, frame, parent, rt, epoch_seen, tl_thread.current);
+}
+
+void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
+                  runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept {
   child.m_self = frame;
   child.m_resume = frame;
   child.m_parent = &parent;
@@ -270,9 +281,7 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
   if (task_tracker* tracker = rt.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
     tracker->track(child);
   }
-  // Task-locals come from the spawner, which is the task running here (not a group's host).
-  if (const task_node* spawner = tl_thread.current;
-      CORUN_UNLIKELY(spawner != nullptr && spawner->m_locals != nullptr)) {
+  if (CORUN_UNLIKELY(spawner != nullptr && spawner->m_locals != nullptr)) {
     child.m_locals = share_task_locals(spawner->m_locals);
   }
 }
@@ -281,7 +290,7 @@ void name_task(task_node& child, std::string name) { ensure_extras(child).name =
 
 void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
   init_spawned(child, frame, parent, *parent.m_rt,
-               parent.m_epoch_seen.load(std::memory_order_relaxed));
+               parent.m_epoch_seen.load(std::memory_order_relaxed), &parent);
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);

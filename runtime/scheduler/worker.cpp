@@ -79,10 +79,12 @@ std::uint64_t next_random(std::uint64_t& state) noexcept {
 
 worker::worker(runtime_core& core, std::size_t index)
     : m_core(core),
+      m_idle(core.idle_state()),
       m_tracker(core.tracker()),
       m_index(index),
       m_solo_pops(asymmetric_barrier::available()),
       m_deque(asymmetric_barrier::available()),
+      m_fair_countdown(fairness_interval),
       m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
   m_yielded.reserve(64);
 }
@@ -97,7 +99,7 @@ void worker::join() {
   }
 }
 
-void worker::push(task_node& node) noexcept {
+void worker::push_slow(task_node& node) noexcept {
   try {
     m_deque.push(&node);
   } catch (const std::bad_alloc&) {
@@ -107,11 +109,11 @@ void worker::push(task_node& node) noexcept {
     m_overflow = &node;
     return;
   }
-  // With the light push, only the compiler must keep the idle-state load after the store; the
-  // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // as in `push`
   m_core.notify_work_pushed();
 }
+
+void worker::wake_other(std::size_t sleeper) noexcept { m_core.wake(sleeper); }
 
 void worker::push_yielded(task_node& node) { m_yielded.push_back(&node); }
 
@@ -219,7 +221,8 @@ task_node* worker::next_task() {
   if ((m_tick & (timer_check_interval - 1)) == 0 && m_core.timers().maybe_due()) {
     m_core.timers().fire_due();
   }
-  if (m_tick % fairness_interval == 0) {
+  if (CORUN_UNLIKELY(--m_fair_countdown == 0)) {
+    m_fair_countdown = fairness_interval;
     if (task_node* node = m_core.pop_injected()) {
       return node;
     }
@@ -241,10 +244,7 @@ task_node* worker::next_task() {
   return m_core.pop_injected();
 }
 
-void worker::stop_searching() noexcept {
-  if (!m_searching) {
-    return;
-  }
+void worker::end_search() noexcept {
   m_searching = false;
   if (m_core.idle_state().end_search()) {
     // The last searcher found work: there may be more where it came from.

@@ -7,6 +7,7 @@
 #include "corun/detail/timer_entry.hpp"
 
 #include "scheduler/chase_lev_deque.hpp"
+#include "scheduler/idle.hpp"
 
 #include <atomic>
 #include <coroutine>
@@ -44,8 +45,21 @@ class worker {
   void join();
 
   /// Owner: makes `node` runnable on this worker (it resumes at `node.m_resume`). Never fails:
-  /// if the deque cannot grow, the task goes on an intrusive overflow list instead.
-  void push(task_node& node) noexcept;
+  /// if the deque cannot grow, the task goes on an intrusive overflow list instead. Inline: it
+  /// is on every spawn, and out of line its call frame cost as much as the push itself.
+  void push(task_node& node) noexcept {
+    if (CORUN_UNLIKELY(!m_deque.try_push(&node))) {
+      push_slow(node);
+      return;
+    }
+    // With the light push, only the compiler must keep the idle-state load after the store; the
+    // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (const std::size_t sleeper = m_idle.worker_to_wake();
+        CORUN_UNLIKELY(sleeper != idle::nobody)) {
+      wake_other(sleeper);
+    }
+  }
   /// Owner: queues `node` behind the other runnable work of this worker.
   void push_yielded(task_node& node);
   /// Owner: takes `node` if it is the most recently pushed task (for running a joined child
@@ -102,6 +116,10 @@ class worker {
 
  private:
   void run();
+  /// `push` when the ring is full: grows it, or uses the overflow list.
+  CORUN_NOINLINE void push_slow(task_node& node) noexcept;
+  /// Out of line: keeps the futex call (and the registers it needs) off the push path.
+  CORUN_NOINLINE void wake_other(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* switch_deferred_parent(task_node& parent) noexcept;
   [[nodiscard]] task_node* last_deferred(const task_node& parent) noexcept {
     // Relaxed: only a hint. The bias keeps the count far above ours while the body runs; once
@@ -117,7 +135,12 @@ class worker {
   [[nodiscard]] task_node* pop_yielded() noexcept;
   [[nodiscard]] task_node* search();
   [[nodiscard]] task_node* steal_round();
-  void stop_searching() noexcept;
+  void stop_searching() noexcept {
+    if (CORUN_UNLIKELY(m_searching)) {
+      end_search();
+    }
+  }
+  void end_search() noexcept;
   /// Step 3 of the loop: sleeps until there may be work, and leaves ready to steal.
   void park();
   void park_until_woken();
@@ -142,6 +165,8 @@ class worker {
   void before_stealing_again() noexcept;
 
   runtime_core& m_core;
+  /// The runtime's idle state (a copy of the reference: `push` is inline in this header).
+  idle& m_idle;
   task_tracker* const m_tracker;
   const std::size_t m_index;
   /// Solo pops are allowed (the asymmetric barrier works here).
@@ -156,6 +181,8 @@ class worker {
   task_node* m_deferred_parent = nullptr;
   std::int64_t m_deferred_count = 0;
   std::uint32_t m_tick = 0;
+  /// Picks left until the injection queue and the yielded tasks go first (step 1 of worker.cpp).
+  std::uint32_t m_fair_countdown;
   std::uint64_t m_rng;
   bool m_searching = false;
   /// Futex word: `unpark_mark` once a waker has ended (or will end) this worker's sleep,

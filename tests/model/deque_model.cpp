@@ -185,6 +185,26 @@ struct growth : deque_test<growth<Light>, Light, 6, 2, 2> {
   }
 };
 
+/// Capacity 2 and pushes that reuse slots. The owner keeps the last top it read (`try_push`),
+/// which is stale whenever a thief stole since: a push past the ring's size must read top again
+/// before it overwrites a slot, or it would overwrite an item no thief has taken yet (lost).
+template <bool Light>
+struct wraparound : deque_test<wraparound<Light>, Light, 5, 1, 2> {
+  void thread(unsigned index) {
+    if (index == 0) {
+      this->push(0);
+      this->push(1);  // the ring is full by the top read so far
+      this->push(2);  // reuses item 0's slot if the thief took it, else grows
+      this->pop_one();
+      this->push(3);
+      this->push(4);
+      this->drain();
+    } else {
+      this->steal(index, 3);
+    }
+  }
+};
+
 /// Solo pops against a thief that wakes, steals and parks twice (see the file comment). With
 /// `Barrier` false the thieves' asymmetric barrier is left out, which must be caught.
 template <bool Barrier>
@@ -273,6 +293,10 @@ bool run_all(double scale) {
                                           run_options{rl::sched_random, scaled(400000, scale)});
   ok &= expect_holds<growth<Light>>(name("growth from capacity 2 vs 2 thieves").c_str(),
                                     run_options{rl::sched_random, scaled(400000, scale)});
+  ok &= expect_holds<wraparound<Light>>(name("slot reuse with a cached top vs 1 thief").c_str(),
+                                        run_options{rl::sched_bound, 0, 2});
+  ok &= expect_holds<wraparound<Light>>(name("slot reuse with a cached top vs 1 thief").c_str(),
+                                        run_options{rl::sched_random, scaled(200000, scale)});
   return ok;
 }
 

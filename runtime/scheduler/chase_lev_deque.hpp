@@ -101,39 +101,13 @@ class chase_lev_deque {
   /// spare the locked exchange.
   template <class NoThieves = never_solo>
   [[nodiscard]] T pop(NoThieves no_thieves = {}) {
-    std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
     // Relaxed peek: top only grows, so a stale top equal to bottom still proves emptiness. Saves
     // the locked exchange when idle workers poll.
     if (b == m_top.load(std::memory_order_relaxed)) {
       return nullptr;
     }
-    b -= 1;
-    ring* r = m_ring.load(std::memory_order_relaxed);
-    std::int64_t t = 0;
-    if (solo(b, no_thieves)) {
-      // Acquire: a thief that stole before it parked published its CAS on top; the predicate's
-      // acquire of the idle state made that CAS happen before this load.
-      t = m_top.load(std::memory_order_acquire);
-    } else {
-      // seq_cst exchange in place of "store; fence(seq_cst)": the decrement must precede our
-      // read of top in S, so a thief and this pop cannot both take the last item.
-      m_bottom.exchange(b, std::memory_order_seq_cst);
-      t = m_top.load(std::memory_order_seq_cst);
-    }
-    if (t > b) {
-      m_bottom.store(b + 1, std::memory_order_relaxed);
-      return nullptr;
-    }
-    T item = r->get(b);
-    if (t == b) {
-      // The last item: race the thieves for it through top.
-      if (!m_top.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                         std::memory_order_relaxed)) {
-        item = nullptr;
-      }
-      m_bottom.store(b + 1, std::memory_order_relaxed);
-    }
-    return item;
+    return take_bottom(b - 1, m_ring.load(std::memory_order_relaxed), no_thieves);
   }
 
   /// Owner: pops the bottom item only if it is `expected`. Reading our own bottom slot needs no
@@ -141,11 +115,11 @@ class chase_lev_deque {
   template <class NoThieves = never_solo>
   [[nodiscard]] bool pop_if_bottom(T expected, NoThieves no_thieves = {}) {
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
-    if (b == m_top.load(std::memory_order_relaxed) ||
-        m_ring.load(std::memory_order_relaxed)->get(b - 1) != expected) {
+    ring* r = m_ring.load(std::memory_order_relaxed);
+    if (b == m_top.load(std::memory_order_relaxed) || r->get(b - 1) != expected) {
       return false;
     }
-    return pop(no_thieves) == expected;
+    return take_bottom(b - 1, r, no_thieves) == expected;
   }
 
   /// Any thread: takes the oldest item, or null if empty or lost a race (callers move on).
@@ -212,6 +186,37 @@ class chase_lev_deque {
     std::int64_t mask;
     std::unique_ptr<Atomic<T>[]> slots;
   };
+
+  /// The pop proper, once the owner saw the deque non-empty: `b` is the decremented bottom
+  /// (the index of the item to take), `r` the current ring.
+  template <class NoThieves>
+  [[nodiscard]] T take_bottom(std::int64_t b, ring* r, NoThieves& no_thieves) {
+    std::int64_t t = 0;
+    if (solo(b, no_thieves)) {
+      // Acquire: a thief that stole before it parked published its CAS on top; the predicate's
+      // acquire of the idle state made that CAS happen before this load.
+      t = m_top.load(std::memory_order_acquire);
+    } else {
+      // seq_cst exchange in place of "store; fence(seq_cst)": the decrement must precede our
+      // read of top in S, so a thief and this pop cannot both take the last item.
+      m_bottom.exchange(b, std::memory_order_seq_cst);
+      t = m_top.load(std::memory_order_seq_cst);
+    }
+    if (t > b) {
+      m_bottom.store(b + 1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    T item = r->get(b);
+    if (t == b) {
+      // The last item: race the thieves for it through top.
+      if (!m_top.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+        item = nullptr;
+      }
+      m_bottom.store(b + 1, std::memory_order_relaxed);
+    }
+    return item;
+  }
 
   ring* grow(ring* old, std::int64_t t, std::int64_t b) {
     auto bigger = std::make_unique<ring>((old->mask + 1) * 2);

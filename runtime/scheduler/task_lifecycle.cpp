@@ -319,36 +319,49 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
   return complete(&node);
 }
 
-std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h,
-                                     join_wake& wake) noexcept {
-  worker& self = current_worker();
-  // Exactly two references and no flags: only the body and our handle exist. If the task is also
-  // at the bottom of our deque, nobody else can run it: run it now, inline (as a oneTBB wait runs
-  // local tasks). References are added only by holders of one (handle copies) or by the task's
-  // own live children (a failing child's `retain_for_report`). With no unabsorbed children
-  // (`m_spawned == 0`, the common case: a task that never ran) nobody can touch the word while we
-  // hold the task, so a plain store publishes WAITING; otherwise an RMW, so a concurrent add_ref
-  // is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
-  // load sees every earlier reference: the task was pushed on our deque by this thread. No cancel
-  // wake-up is registered while the task runs on our stack (INLINE, see leave_stack).
-  if (CORUN_UNLIKELY(self.tracker() != nullptr)) {
+namespace {
+
+// Exactly two references and no flags: only the body and our handle exist. If the task is also
+// at the bottom of our deque, nobody else can run it: run it now, inline (as a oneTBB wait runs
+// local tasks). References are added only by holders of one (handle copies) or by the task's
+// own live children (a failing child's `retain_for_report`). With no unabsorbed children
+// (`m_spawned == 0`, the common case: a task that never ran) nobody can touch the word while we
+// hold the task, so a plain store publishes WAITING; otherwise an RMW, so a concurrent add_ref
+// is not overwritten (found by the Relacy model, tests/model/join_state_model.cpp). Our relaxed
+// load sees every earlier reference: the task was pushed on our deque by this thread. No cancel
+// wake-up is registered while the task runs on our stack (INLINE, see leave_stack).
+bool try_join_inline(worker& self, task_node& node, task_node* waiter, std::coroutine_handle<> h,
+                     join_wake& wake) noexcept {
+  if (node.m_state.load(std::memory_order_relaxed) != 2 * task_node::one_ref ||
+      !self.pop_if_bottom(node)) {
+    return false;
+  }
+  wake.registered = true;
+  node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
+  constexpr std::uint32_t inline_flags = task_node::waiting_bit | task_node::inline_bit;
+  if (node.m_spawned == 0) {
+    node.m_state.store(2 * task_node::one_ref | inline_flags, std::memory_order_relaxed);
+  } else {
+    // Relaxed: the task is not running and cannot be DONE; its completion reads m_waiter on
+    // this thread or after a queue hand-off, which orders it.
+    node.m_state.fetch_or(inline_flags, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+/// `join_suspend` when the task does not run inline at once (or the runtime tracks tasks): out
+/// of line, so the inline join, fib's every call, does not pay for this frame.
+CORUN_NOINLINE std::coroutine_handle<> join_suspend_slow(worker& self, task_node& node,
+                                                         task_node* waiter,
+                                                         std::coroutine_handle<> h,
+                                                         join_wake& wake) noexcept {
+  if (self.tracker() != nullptr) {
     // Relaxed: read racily by dumps.
     waiter->m_awaiting.store(&node, std::memory_order_relaxed);
     waiter->m_wait.store(static_cast<std::uint8_t>(wait_kind::join), std::memory_order_relaxed);
-  }
-  if (node.m_state.load(std::memory_order_relaxed) == 2 * task_node::one_ref &&
-      self.pop_if_bottom(node)) {
-    wake.registered = true;
-    node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
-    constexpr std::uint32_t inline_flags = task_node::waiting_bit | task_node::inline_bit;
-    if (node.m_spawned == 0) {
-      node.m_state.store(2 * task_node::one_ref | inline_flags, std::memory_order_relaxed);
-    } else {
-      // Relaxed: the task is not running and cannot be DONE; its completion reads m_waiter on
-      // this thread or after a queue hand-off, which orders it.
-      node.m_state.fetch_or(inline_flags, std::memory_order_relaxed);
+    if (try_join_inline(self, node, waiter, h, wake)) {
+      return transfer_to(&node, node.m_resume);
     }
-    return transfer_to(&node, node.m_resume);
   }
   leave_stack(*waiter);
   wake.registered = true;
@@ -384,6 +397,17 @@ std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::co
       return std::noop_coroutine();
     }
   }
+}
+
+}  // namespace
+
+std::coroutine_handle<> join_suspend(task_node& node, task_node* waiter, std::coroutine_handle<> h,
+                                     join_wake& wake) noexcept {
+  worker& self = current_worker();
+  if (CORUN_LIKELY(self.tracker() == nullptr) && try_join_inline(self, node, waiter, h, wake)) {
+    return transfer_to(&node, node.m_resume);
+  }
+  return join_suspend_slow(self, node, waiter, h, wake);
 }
 
 void leave_stack(task_node& self) noexcept {

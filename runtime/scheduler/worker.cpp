@@ -302,10 +302,6 @@ task_node* worker::search() {
   return nullptr;
 }
 
-bool worker::no_thieves::operator()() const noexcept {
-  return self->m_solo_pops && self->m_core.idle_state().alone();
-}
-
 void worker::before_stealing_again() noexcept {
   if (m_solo_pops) {
     // We are counted as awake again (by our waker, or by cancel_park): an owner that saw us

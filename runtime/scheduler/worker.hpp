@@ -159,7 +159,10 @@ class worker {
   /// when every other worker is asleep, if the asymmetric barrier works in this process.
   struct no_thieves {
     worker* self;
-    [[nodiscard]] bool operator()() const noexcept;
+    // Inline: it is asked on every pop, including the join's `pop_if_bottom`.
+    [[nodiscard]] bool operator()() const noexcept {
+      return self->m_solo_pops && self->m_idle.alone();
+    }
   };
   /// A worker leaving its park runs this before it may steal (the thieves' side of solo pops).
   void before_stealing_again() noexcept;

@@ -168,6 +168,25 @@ TEST_SUITE("task_misuse") {
     CHECK_THROWS_AS((void)h.take_completed(), std::logic_error);
   }
 
+  TEST_CASE("a join_handle whose result was taken stays spent when it is moved") {
+    // The handle is one pointer: whether the result was taken is kept with the task, so a
+    // move cannot lose it (nor a second handle object reset it).
+    static_assert(sizeof(corun::join_handle<int>) == sizeof(void*));
+    corun::runtime rt(with_workers(2));
+    auto h = rt.spawn(value_of(8));
+    CHECK(h.get() == 8);
+    corun::join_handle<int> moved = std::move(h);
+    CHECK(moved.done());
+    CHECK_THROWS_AS((void)moved.get(), std::logic_error);
+    corun::join_handle<int> assigned;
+    assigned = std::move(moved);
+    CHECK_THROWS_AS((void)assigned.take_completed(), std::logic_error);
+    // A handle that took nothing yet still delivers after moves.
+    auto fresh = rt.spawn(value_of(9));
+    corun::join_handle<int> carried = std::move(fresh);
+    CHECK(carried.get() == 9);
+  }
+
   TEST_CASE("take_completed and rethrow on a running task throw logic_error") {
     corun::runtime rt(with_workers(2));
     std::atomic<bool> release{false};

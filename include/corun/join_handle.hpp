@@ -172,14 +172,11 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
 
   join_handle() noexcept = default;
   explicit join_handle(promise_type* owned) noexcept : m_promise(owned) {}
-  join_handle(join_handle&& other) noexcept
-      : m_promise(std::exchange(other.m_promise, nullptr)),
-        m_consumed(std::exchange(other.m_consumed, false)) {}
+  join_handle(join_handle&& other) noexcept : m_promise(std::exchange(other.m_promise, nullptr)) {}
   join_handle& operator=(join_handle&& other) noexcept {
     if (this != &other) {
       reset();
       m_promise = std::exchange(other.m_promise, nullptr);
-      m_consumed = std::exchange(other.m_consumed, false);
     }
     return *this;
   }
@@ -293,13 +290,13 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   }
   promise_type& checked_for_join() const {
     promise_type& p = promise();
-    if (m_consumed) {
+    if (p.m_result_taken) {
       throw std::logic_error("corun: the result of this join_handle was already taken");
     }
     return p;
   }
   T consume(promise_type& p) {
-    m_consumed = true;
+    p.m_result_taken = true;
     p.mark_observed();
     if (p.outcome() == detail::task_outcome::cancelled) {
       detail::task_node* self = detail::tl_thread.current;
@@ -317,8 +314,10 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     }
   }
 
+  /// The one member: a handle is a pointer wide, so arrays of them (a task awaiting its
+  /// children) keep frames small. Whether the result was taken is the task's
+  /// `m_result_taken`: there is one join_handle per task, and moving it moves that state along.
   promise_type* m_promise = nullptr;
-  bool m_consumed = false;
 };
 
 namespace detail {

@@ -250,6 +250,9 @@ class task_node : public scope_node {
   bool m_threw_cancelled = false;
   /// Set when a handle delivered the result (or failure) to somebody.
   std::atomic<bool> m_observed{false};
+  /// Set by the task's join_handle when it took the result (it can be taken once). Touched only
+  /// by whoever holds that handle.
+  bool m_result_taken = false;
   /// Set when the task completed failed while a handle existed: it holds a reference on the
   /// runtime's root (`m_held_root`) and, memory permitting, on its parent
   /// (`m_holds_parent_ref`) until its last reference goes.

@@ -297,10 +297,78 @@ void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& par
   self.push(child);
 }
 
+namespace {
+
+/// `try_complete_simple` for a task whose parent runs it inline in a join and waits (state:
+/// two references, WAITING and INLINE): the parent is resumed by symmetric transfer and takes
+/// the task off its own count (joined_while_waiting), so step 4 is skipped. Only when no
+/// deferred count must be flushed before running the parent (worker.cpp, rule a).
+CORUN_NOINLINE std::coroutine_handle<> complete_inline_joined(task_node& node, task_node& parent,
+                                                              worker& self) noexcept {
+  const join_waiter waiter = node.m_waiter;
+  if (waiter.node != &parent || self.must_flush_before_running(parent)) {
+    return {};
+  }
+  node.m_outcome = task_outcome::value;  // step 1
+  // Nobody else can change the word until DONE is published: a plain store, as in `complete`.
+  constexpr std::uint32_t exclusive =
+      2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
+  node.m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
+                     std::memory_order_release);
+  worker_counters::bump(self.counters.completed);
+  return transfer_to(&parent, waiter.handle);  // step 5
+}
+
+/// `complete` for the commonest tasks, or an empty handle: a childless task whose body
+/// returned, with no extras, a task for parent and no task tracking, which either nobody waits
+/// for yet, or nobody holds any more, or whose parent runs it inline in a join. The steps are
+/// those of `complete` with every branch that cannot apply left out. Everything is checked
+/// before the state word changes, so on any surprise nothing was published and the caller runs
+/// the general `complete`.
+std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexcept {
+  // Acquire: as in settle_outcome (a childless task has no adopted failures, but a name given
+  // at spawn time lives in the extras).
+  if (node.m_error || node.m_extras.load(std::memory_order_acquire) != nullptr ||
+      node.m_parent->kind() != scope_kind::task || self.tracker() != nullptr) {
+    return {};
+  }
+  auto& parent = *static_cast<task_node*>(node.m_parent);
+  constexpr std::uint32_t exclusive =
+      2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
+  // Step 3, with the orderings `complete` gives each case.
+  std::uint32_t state = node.m_state.load(std::memory_order_acquire);
+  if (state == exclusive) {
+    return complete_inline_joined(node, parent, self);
+  }
+  node.m_outcome = task_outcome::value;  // step 1 (unpublished until the state word changes)
+  if (state == task_node::one_ref) {
+    // Alone: every handle was dropped.
+    worker_counters::bump(self.counters.completed);
+    dispose(node);
+  } else if (state == 2 * task_node::one_ref &&
+             node.m_state.compare_exchange_strong(state, task_node::one_ref | task_node::done_bit,
+                                                  std::memory_order_acq_rel,
+                                                  std::memory_order_relaxed)) {
+    // The body's reference and one handle, nobody waiting. A failed CAS (a joiner registered
+    // meanwhile) changes nothing.
+    worker_counters::bump(self.counters.completed);
+  } else {
+    return {};
+  }
+  // Step 4: the parent, if this was its last child, is completed by the general path.
+  task_node* next = self.child_completed(parent);
+  return next == nullptr ? std::noop_coroutine() : complete(next);
+}
+
+}  // namespace
+
 std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
   if (node.m_spawned == 0) {
     // No child was ever spawned, so nobody else touches m_pending: skip the RMW. (Only a task's
     // own body spawns its children; spawns into it from elsewhere go through group scopes.)
+    if (const std::coroutine_handle<> then = try_complete_simple(node, current_worker())) {
+      return then;
+    }
     return complete(&node);
   }
   leave_stack(node);  // our joiner may wait long for our children now

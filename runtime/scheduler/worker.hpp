@@ -30,7 +30,7 @@ struct worker_counters {
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::uint64_t> parks{0};
 
-  static void bump(std::atomic<std::uint64_t>& counter) noexcept {
+  CORUN_ALWAYS_INLINE static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 };
@@ -101,12 +101,16 @@ class worker {
   /// parent unless `next` is a child of it (rule a of worker.cpp). Returns the parent if it must
   /// be completed now.
   [[nodiscard]] task_node* flush_before_running(const task_node& next) noexcept {
-    if (m_deferred_parent == nullptr || next.m_parent == m_deferred_parent) {
+    if (!must_flush_before_running(next)) {
       return nullptr;
     }
     return take_deferred_completion();
   }
   [[nodiscard]] task_node* take_deferred_completion() noexcept;
+  /// Owner: whether `flush_before_running(next)` would flush.
+  [[nodiscard]] bool must_flush_before_running(const task_node& next) const noexcept {
+    return m_deferred_parent != nullptr && next.m_parent != m_deferred_parent;
+  }
 
   [[nodiscard]] runtime_core& core() const noexcept { return m_core; }
   /// The runtime's live-task registry, or null (a copy: one load less on the join path).

@@ -8,10 +8,14 @@
 #define CORUN_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORUN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CORUN_NOINLINE __attribute__((noinline))
+/// For the few-instruction helpers of the hot path that g++ left as calls (it weighs the size of
+/// the caller, not the size of the helper).
+#define CORUN_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define CORUN_LIKELY(x) (x)
 #define CORUN_UNLIKELY(x) (x)
 #define CORUN_NOINLINE
+#define CORUN_ALWAYS_INLINE inline
 #endif
 
 namespace corun::detail {

@@ -5,6 +5,7 @@
 
 #include "corun/cancelled.hpp"
 
+#include "corun/detail/misuse.hpp"
 #include "corun/detail/promise.hpp"
 #include "corun/detail/task_node.hpp"
 #include "corun/detail/waiter.hpp"
@@ -283,15 +284,15 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   friend struct detail::handle_access;
 
   promise_type& promise() const {
-    if (m_promise == nullptr) {
-      throw std::logic_error("corun: use of an empty or moved-from corun::join_handle");
+    if (CORUN_UNLIKELY(m_promise == nullptr)) {
+      detail::throw_logic_error("corun: use of an empty or moved-from corun::join_handle");
     }
     return *m_promise;
   }
   promise_type& checked_for_join() const {
     promise_type& p = promise();
-    if (p.m_result_taken) {
-      throw std::logic_error("corun: the result of this join_handle was already taken");
+    if (CORUN_UNLIKELY(p.m_result_taken)) {
+      detail::throw_logic_error("corun: the result of this join_handle was already taken");
     }
     return p;
   }

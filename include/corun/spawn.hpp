@@ -6,10 +6,10 @@
 #include "corun/spawn_options.hpp"
 #include "corun/task.hpp"
 
+#include "corun/detail/misuse.hpp"
 #include "corun/detail/owned_call.hpp"
 #include "corun/detail/task_node.hpp"
 
-#include <stdexcept>
 #include <utility>
 
 namespace corun {
@@ -17,9 +17,8 @@ namespace corun {
 namespace detail {
 [[nodiscard]] inline task_node& current_task_for(const char* what) {
   task_node* current = tl_thread.current;
-  if (current == nullptr) {
-    throw std::logic_error(std::string("corun: ") + what +
-                           " called outside a corun task (use runtime::spawn or block_on)");
+  if (CORUN_UNLIKELY(current == nullptr)) {
+    throw_outside_task(what);
   }
   return *current;
 }
@@ -33,8 +32,8 @@ namespace detail {
 template <class T>
 join_handle<T> spawn(task<T> t, spawn_options options) {
   detail::task_node& parent = detail::current_task_for("corun::spawn");
-  if (!t.valid()) {
-    throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
+  if (CORUN_UNLIKELY(!t.valid())) {
+    detail::throw_logic_error("corun: spawn of an empty or moved-from corun::task");
   }
   auto frame = t.release();
   detail::frame_guard guard(frame);
@@ -50,8 +49,8 @@ join_handle<T> spawn(task<T> t, spawn_options options) {
 template <class T>
 join_handle<T> spawn(task<T> t) {
   detail::task_node& parent = detail::current_task_for("corun::spawn");
-  if (!t.valid()) {
-    throw std::logic_error("corun: spawn of an empty or moved-from corun::task");
+  if (CORUN_UNLIKELY(!t.valid())) {
+    detail::throw_logic_error("corun: spawn of an empty or moved-from corun::task");
   }
   auto frame = t.release();
   detail::spawn_child(frame.promise(), frame, parent);

@@ -2,10 +2,10 @@
 /// `corun::task<T>`: the lazy, move-only coroutine type of corun.
 #pragma once
 
+#include "corun/detail/misuse.hpp"
 #include "corun/detail/promise.hpp"
 
 #include <coroutine>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -56,8 +56,8 @@ class [[nodiscard("a corun::task does nothing until it is awaited or spawned")]]
    public:
     explicit awaiter(std::coroutine_handle<promise_type> frame) noexcept : m_frame(frame) {}
     [[nodiscard]] bool await_ready() const {
-      if (!m_frame) {
-        throw std::logic_error("corun: co_await on an empty or moved-from corun::task");
+      if (CORUN_UNLIKELY(!m_frame)) {
+        detail::throw_logic_error("corun: co_await on an empty or moved-from corun::task");
       }
       return false;
     }

@@ -37,6 +37,12 @@ namespace {
 
 worker& current_worker() noexcept { return *static_cast<worker*>(tl_thread.worker); }
 
+/// A task's state word while a joiner runs it inline on its own stack with no cancel wake-up
+/// registered: the body's and the joiner's references, WAITING and INLINE. Nobody else can
+/// change the word in this state, so the completer publishes DONE with a plain store.
+constexpr std::uint32_t inline_joined =
+    2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
+
 /// Whom to resume after a completion: the first goes by symmetric transfer, the rest are queued.
 class resume_list {
  public:
@@ -209,13 +215,11 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     // we publish DONE: a plain store.
     // Otherwise acq_rel: release publishes the outcome and result to joiners and handle holders;
     // acquire makes a joiner's registration (m_waiter) visible.
-    constexpr std::uint32_t exclusive =
-        2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
     std::uint32_t prev = node->m_state.load(std::memory_order_acquire);
     if (prev == task_node::one_ref) {
       // Alone: nothing to publish.
-    } else if (prev == exclusive) {
-      node->m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
+    } else if (prev == inline_joined) {
+      node->m_state.store(inline_joined - task_node::one_ref + task_node::done_bit,
                           std::memory_order_release);
     } else {
       prev = node->m_state.fetch_add(task_node::done_bit - task_node::one_ref,
@@ -311,9 +315,7 @@ CORUN_NOINLINE std::coroutine_handle<> complete_inline_joined(task_node& node, t
   }
   node.m_outcome = task_outcome::value;  // step 1
   // Nobody else can change the word until DONE is published: a plain store, as in `complete`.
-  constexpr std::uint32_t exclusive =
-      2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
-  node.m_state.store(exclusive - task_node::one_ref + task_node::done_bit,
+  node.m_state.store(inline_joined - task_node::one_ref + task_node::done_bit,
                      std::memory_order_release);
   worker_counters::bump(self.counters.completed);
   return transfer_to(&parent, waiter.handle);  // step 5
@@ -333,11 +335,9 @@ std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexc
     return {};
   }
   auto& parent = *static_cast<task_node*>(node.m_parent);
-  constexpr std::uint32_t exclusive =
-      2 * task_node::one_ref | task_node::waiting_bit | task_node::inline_bit;
   // Step 3, with the orderings `complete` gives each case.
   std::uint32_t state = node.m_state.load(std::memory_order_acquire);
-  if (state == exclusive) {
+  if (state == inline_joined) {
     return complete_inline_joined(node, parent, self);
   }
   node.m_outcome = task_outcome::value;  // step 1 (unpublished until the state word changes)
@@ -408,7 +408,7 @@ bool try_join_inline(worker& self, task_node& node, task_node* waiter, std::coro
   node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
   constexpr std::uint32_t inline_flags = task_node::waiting_bit | task_node::inline_bit;
   if (node.m_spawned == 0) {
-    node.m_state.store(2 * task_node::one_ref | inline_flags, std::memory_order_relaxed);
+    node.m_state.store(inline_joined, std::memory_order_relaxed);
   } else {
     // Relaxed: the task is not running and cannot be DONE; its completion reads m_waiter on
     // this thread or after a queue hand-off, which orders it.

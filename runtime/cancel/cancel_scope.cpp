@@ -32,6 +32,12 @@ cancel_epoch_cell g_cancel_epoch;
 const cancel_request scope_node::out_of_memory_request{
     "cancelled (no memory for the reason)", cancel_origin::user, {}};
 
+void scope_node::free_cancel_request(const cancel_request* request) noexcept {
+  if (request != &out_of_memory_request) {
+    delete request;
+  }
+}
+
 bool scope_node::request_cancel(std::string message, cancel_origin origin, std::string culprit) {
   if (m_cancel.load(std::memory_order_acquire) != nullptr) {
     return false;

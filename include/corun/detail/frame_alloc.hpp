@@ -42,7 +42,7 @@ struct thread_frame_cache {
 
 /// The calling thread's cache; null until the thread's first allocation creates it, and also
 /// null on threads where recycling is switched off (every call then takes the slow path).
-extern constinit thread_local thread_frame_cache* tl_frame_cache;
+extern constinit thread_local thread_frame_cache* tl_frame_cache CORUN_HOT_TLS;
 
 void* frame_alloc_slow(std::size_t size);
 void frame_free_slow(void* block, std::size_t size) noexcept;

@@ -107,7 +107,11 @@ class chase_lev_deque {
     if (b == m_top.load(std::memory_order_relaxed)) {
       return nullptr;
     }
-    return take_bottom(b - 1, m_ring.load(std::memory_order_relaxed), no_thieves);
+    if (!claim_bottom(b - 1, no_thieves)) {
+      return nullptr;
+    }
+    // Relaxed: only the owner writes slots; a claimed slot stays ours until we push again.
+    return m_ring.load(std::memory_order_relaxed)->get(b - 1);
   }
 
   /// Owner: pops the bottom item only if it is `expected`. Reading our own bottom slot needs no
@@ -119,7 +123,8 @@ class chase_lev_deque {
     if (b == m_top.load(std::memory_order_relaxed) || r->get(b - 1) != expected) {
       return false;
     }
-    return take_bottom(b - 1, r, no_thieves) == expected;
+    // The slot holds `expected` whoever wins it: no second read of the slot.
+    return claim_bottom(b - 1, no_thieves);
   }
 
   /// Any thread: takes the oldest item, or null if empty or lost a race (callers move on).
@@ -188,9 +193,10 @@ class chase_lev_deque {
   };
 
   /// The pop proper, once the owner saw the deque non-empty: `b` is the decremented bottom
-  /// (the index of the item to take), `r` the current ring.
+  /// (the index of the item to take). True if the item at `b` is now ours; false if thieves took
+  /// it (bottom is then restored).
   template <class NoThieves>
-  [[nodiscard]] T take_bottom(std::int64_t b, ring* r, NoThieves& no_thieves) {
+  [[nodiscard]] bool claim_bottom(std::int64_t b, NoThieves& no_thieves) {
     std::int64_t t = 0;
     if (solo(b, no_thieves)) {
       // Acquire: a thief that stole before it parked published its CAS on top; the predicate's
@@ -204,18 +210,16 @@ class chase_lev_deque {
     }
     if (t > b) {
       m_bottom.store(b + 1, std::memory_order_relaxed);
-      return nullptr;
+      return false;
     }
-    T item = r->get(b);
     if (t == b) {
       // The last item: race the thieves for it through top.
-      if (!m_top.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                         std::memory_order_relaxed)) {
-        item = nullptr;
-      }
+      const bool won = m_top.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                                     std::memory_order_relaxed);
       m_bottom.store(b + 1, std::memory_order_relaxed);
+      return won;
     }
-    return item;
+    return true;
   }
 
   ring* grow(ring* old, std::int64_t t, std::int64_t b) {

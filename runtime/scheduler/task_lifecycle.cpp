@@ -439,10 +439,7 @@ CORUN_NOINLINE std::coroutine_handle<> join_suspend_slow(worker& self, task_node
   // wait for it to see our own cancellation (asyncio's `await task` behaves the same).
   std::uint32_t flags = task_node::waiting_bit;
   if (wake.wake_on_cancel) {
-    wake.scope = waiter;
-    wake.joinee = &node;
-    wake.joiner = waiter;
-    wake.handle = h;
+    wake.arm(&node, waiter, h);
     if (!register_cancel(wake)) {
       wake.registered = false;
       return h;  // already cancelled: await_resume throws `cancelled` unless `node` is done
@@ -489,10 +486,7 @@ void leave_stack(task_node& self) noexcept {
   for (task_node* node = &self;
        (node->m_state.load(std::memory_order_relaxed) & task_node::inline_bit) != 0;) {
     join_wake& wake = *node->m_waiter.wake;
-    wake.scope = node->m_waiter.node;
-    wake.joinee = node;
-    wake.joiner = node->m_waiter.node;
-    wake.handle = node->m_waiter.handle;
+    wake.arm(node, node->m_waiter.node, node->m_waiter.handle);
     wake.below = top;
     top = &wake;
     node = wake.joiner;

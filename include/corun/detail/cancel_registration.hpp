@@ -32,6 +32,10 @@ struct cancel_registration {
 
   cancel_registration(const scope_node* s, invoke_fn fn, kind k) noexcept
       : scope(s), invoke(fn), m_kind(k) {}
+  /// For a waker built far more often than it is registered (a join's, on every `co_await`):
+  /// `scope`, `invoke` and `m_kind` stay unwritten until it is armed, just before registering.
+  struct unarmed_t {};
+  explicit cancel_registration(unarmed_t /*unused*/) noexcept {}
   cancel_registration(const cancel_registration&) = delete;
   cancel_registration& operator=(const cancel_registration&) = delete;
   ~cancel_registration() = default;

@@ -375,8 +375,16 @@ void name_task(task_node& child, std::string name);
 /// and schedules it; the joiner then sees `cancelled`. Lives in the join awaiter.
 struct join_wake : cancel_registration {
   // Built on every join's `co_await`: the fields without initialisers are written only when the
-  // join suspends (join_suspend, leave_stack), before anything reads them.
-  join_wake() noexcept : cancel_registration(nullptr, &fire, kind::waker) {}
+  // join suspends (join_suspend, leave_stack: `arm`), before anything reads them.
+  join_wake() noexcept : cancel_registration(unarmed_t{}) {}
+  void arm(task_node* joined, task_node* joining, std::coroutine_handle<> h) noexcept {
+    scope = joining;
+    invoke = &fire;
+    m_kind = kind::waker;
+    joinee = joined;
+    joiner = joining;
+    handle = h;
+  }
   task_node* joinee;
   task_node* joiner;
   std::coroutine_handle<> handle;

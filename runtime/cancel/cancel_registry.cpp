@@ -8,6 +8,11 @@
 //     the registrant's head store and the canceller's CAS are both seq_cst, and each side then
 //     loads what the other stored (seq_cst), so at least one of them sees the other: either the
 //     canceller finds the registration, or the registrant finds the request and backs out.
+//     The epoch variant: a registration for a task whose chain was found clean at the current
+//     `g_cancel_epoch` (its `m_epoch_seen`, see task_node.hpp) skips the walk up its chain. The
+//     registrant's epoch load and the canceller's epoch bump (after its CAS, before its visit)
+//     are seq_cst too: if the load returns the old epoch, the bump, and so the visit, come after
+//     the registrant's head store; if it returns a newer one, the registrant walks.
 //  3. Under the lock, every registration whose scope chain is now cancelled is unlinked and
 //     fired. `waker`s run right there; a `user` callback runs unlocked and marks itself running,
 //     so a deregistration on another thread waits for it and one on the same thread does not.
@@ -109,6 +114,22 @@ bool scope_chain_cancelled(const scope_node& scope) noexcept {
   return false;
 }
 
+namespace {
+
+/// True if `scope` is a task that found its chain uncancelled at the current epoch: no request
+/// published before the latest epoch bump applies to it (see step 2).
+bool clean_at_current_epoch(const scope_node& scope) noexcept {
+  if (scope.kind() != scope_kind::task) {
+    return false;
+  }
+  // Relaxed: every value ever stored there states a walk that found the chain clean at that
+  // epoch, whichever thread reads it. seq_cst: the registrant's side of step 2's epoch variant.
+  return static_cast<const task_node&>(scope).m_epoch_seen.load(std::memory_order_relaxed) ==
+         g_cancel_epoch.value.load(std::memory_order_seq_cst);
+}
+
+}  // namespace
+
 bool register_cancel(cancel_registration& r) noexcept {
   cancel_shard& shard = my_shard();
   const std::lock_guard lock(shard.lock);
@@ -120,7 +141,7 @@ bool register_cancel(cancel_registration& r) noexcept {
   }
   // seq_cst: step 2, paired with the canceller's CAS and its load of the head.
   shard.head.store(&r, std::memory_order_seq_cst);
-  if (scope_chain_cancelled(*r.scope)) {
+  if (!clean_at_current_epoch(*r.scope) && scope_chain_cancelled(*r.scope)) {
     unlink(r);
     r.m_shard = nullptr;
     return false;

@@ -51,8 +51,10 @@ bool scope_node::request_cancel(std::string message, cancel_origin origin, std::
     delete request;
     return false;
   }
-  // Release: a task that reads this epoch with acquire sees the request above.
-  g_cancel_epoch.value.fetch_add(1, std::memory_order_release);
+  // Release: a task that reads this epoch with acquire sees the request above. seq_cst: a
+  // registration that reads the epoch from before this bump is seen by the visit below (step 2
+  // of cancel_registry.cpp, the epoch variant). Either is the same locked add on x86.
+  g_cancel_epoch.value.fetch_add(1, std::memory_order_seq_cst);
   fire_cancel_registrations();
   return true;
 }
@@ -92,7 +94,8 @@ void scope_node::request_cancel_nothrow(const char* message, cancel_origin origi
   // seq_cst: as in request_cancel.
   if (m_cancel.compare_exchange_strong(expected, &out_of_memory_request, std::memory_order_seq_cst,
                                        std::memory_order_relaxed)) {
-    g_cancel_epoch.value.fetch_add(1, std::memory_order_release);
+    // seq_cst: as in request_cancel.
+    g_cancel_epoch.value.fetch_add(1, std::memory_order_seq_cst);
     fire_cancel_registrations();
   }
 }

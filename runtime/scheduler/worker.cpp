@@ -396,13 +396,13 @@ void worker::execute(task_node& node) noexcept {
 
 void worker::run_from(std::coroutine_handle<> h) noexcept {
   thread_state& ts = tl_thread;
-  ts.depth = 0;
+  ts.transfers_left = max_inline_depth;
   h.resume();
   while (ts.bounced != nullptr) {
     task_node* next = ts.bounced;
     ts.bounced = nullptr;
     ts.current = next;
-    ts.depth = 0;
+    ts.transfers_left = max_inline_depth;
     next->m_resume.resume();
   }
   ts.current = nullptr;

@@ -334,9 +334,11 @@ bool cancel_requested_slow(task_node& node) noexcept;
 struct thread_state {
   /// The spawned task whose coroutine is running on this thread (null off the runtime).
   task_node* current;
-  /// Symmetric transfers since the worker last resumed a task from a queue.
-  std::uint32_t depth;
-  /// A task whose resumption was deferred because `depth` reached `max_inline_depth`.
+  /// Symmetric transfers left before the next one is handed to the worker loop: set to
+  /// `max_inline_depth` whenever the worker resumes a task from a queue. A countdown, so that
+  /// `transfer_to` is one decrement of memory and a branch on zero.
+  std::uint32_t transfers_left;
+  /// A task whose resumption was deferred because `transfers_left` ran out.
   task_node* bounced;
   /// The worker this thread is (opaque; null on threads that are not workers).
   void* worker;
@@ -353,7 +355,7 @@ inline constexpr std::uint32_t max_inline_depth = 64;
                                                          std::coroutine_handle<> h) noexcept {
   thread_state& ts = tl_thread;
   ts.current = node;
-  if (CORUN_LIKELY(++ts.depth < max_inline_depth)) {
+  if (CORUN_LIKELY(--ts.transfers_left != 0)) {
     return h;
   }
   node->m_resume = h;

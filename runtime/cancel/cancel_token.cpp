@@ -26,16 +26,17 @@ namespace {
 /// Its parent is kept alive by the tokens of this source (they hold the whole chain).
 class source_scope final : public scope_node {
  public:
-  explicit source_scope(scope_node* parent) noexcept : scope_node(scope_kind::source, parent) {}
+  explicit source_scope(scope_node* parent) noexcept
+      : scope_node(scope_kind::source, parent, scope_ops_of<source_scope>) {}
 
-  void adopt_failure(std::exception_ptr /*error*/, task_node& /*child*/) noexcept override {
+  void adopt_failure(std::exception_ptr /*error*/, task_node& /*child*/) noexcept {
     std::terminate();  // no task is ever a child of a source
   }
-  [[nodiscard]] resumption child_completed(bool /*child_failed*/) noexcept override {
+  [[nodiscard]] resumption child_completed(bool /*child_failed*/) noexcept {
     std::terminate();  // as above
   }
-  void retain_for_report() override { m_refs.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept override {
+  void retain_for_report() { m_refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
     // acq_rel: the last release sees every use of the node.
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete this;
@@ -43,7 +44,7 @@ class source_scope final : public scope_node {
   }
 
  private:
-  ~source_scope() override = default;
+  ~source_scope() = default;
 
   // Only token states hold references; the one made with the node takes the first. Relaxed
   // increments: a new reference is made from an existing one.

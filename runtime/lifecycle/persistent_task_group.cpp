@@ -108,7 +108,8 @@ std::string count_of(std::size_t n, const char* one, const char* many) {
 class persistent_scope final : public scope_node {
  public:
   explicit persistent_scope(std::string unique_id) noexcept
-      : scope_node(scope_kind::persistent, nullptr), m_unique_id(std::move(unique_id)) {}
+      : scope_node(scope_kind::persistent, nullptr, scope_ops_of<persistent_scope>),
+        m_unique_id(std::move(unique_id)) {}
 
   void retain() noexcept {
     // Relaxed: a new reference is made from an existing one.
@@ -116,14 +117,15 @@ class persistent_scope final : public scope_node {
   }
 
   // --- scope_node ---
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept override {
+  // The scope operations (scope_ops).
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept {
     // The registry holds a reference on each task until it is acknowledged, and acknowledging
     // marks the failure observed, so this needs a failure that slipped past both: report it.
     report_unhandled(child, error);
   }
-  [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
-  void retain_for_report() override { retain(); }
-  void release() noexcept override {
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept;
+  void retain_for_report() { retain(); }
+  void release() noexcept {
     // acq_rel: the last release sees every use of the scope.
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete this;
@@ -191,7 +193,7 @@ class persistent_scope final : public scope_node {
   bool m_closed = false;                    // guarded by m_lock; the group object is gone
 
  private:
-  ~persistent_scope() override = default;
+  ~persistent_scope() = default;
 };
 
 // ---- Waits -----------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ std::size_t count_running(const std::vector<task_node*>& children) noexcept {
 }  // namespace
 
 group_scope::group_scope(task_node& owner) noexcept
-    : scope_node(scope_kind::group, &owner), m_rt(owner.m_rt), m_owner(&owner) {}
+    : scope_node(scope_kind::group, &owner, scope_ops_of<group_scope>),
+      m_rt(owner.m_rt),
+      m_owner(&owner) {}
 
 group_scope* group_scope::create(task_node& owner) { return new group_scope(owner); }
 

@@ -21,7 +21,8 @@ namespace corun::detail {
 class root_scope final : public scope_node {
  public:
   explicit root_scope(unhandled_exception_handler handler)
-      : scope_node(scope_kind::root, nullptr), m_handler(std::move(handler)) {}
+      : scope_node(scope_kind::root, nullptr, scope_ops_of<root_scope>),
+        m_handler(std::move(handler)) {}
 
   /// Counts a new root; false (and not counted) if the runtime is shutting down.
   [[nodiscard]] bool try_add_root() noexcept;
@@ -33,17 +34,18 @@ class root_scope final : public scope_node {
   /// Reports a failure nobody observed: to the handler while the runtime lives, else stderr.
   void report(const task_failure& failure) noexcept;
 
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept override;
-  [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
-  void retain_for_report() override;
-  void release() noexcept override;
+  // The scope operations (scope_ops).
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept;
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept;
+  void retain_for_report();
+  void release() noexcept;
 
   [[nodiscard]] std::uint64_t live_roots() const noexcept {
     return m_live.load(std::memory_order_relaxed);
   }
 
  private:
-  ~root_scope() override = default;
+  ~root_scope() = default;
 
   std::atomic<std::uint64_t> m_live{0};
   std::atomic<bool> m_closing{false};

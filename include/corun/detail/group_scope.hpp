@@ -133,14 +133,15 @@ class group_scope final : public scope_node {
   /// (every `when_all`) does not touch a shared counter. Thread-safe.
   [[nodiscard]] std::uint64_t id() const noexcept;
 
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept override;
-  [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
-  void retain_for_report() override;
-  void release() noexcept override;
+  // The scope operations (scope_ops).
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept;
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept;
+  void retain_for_report();
+  void release() noexcept;
 
  private:
   explicit group_scope(task_node& owner) noexcept;
-  ~group_scope() override = default;
+  ~group_scope() = default;
 
   void spawn_child(task_node& child, std::coroutine_handle<> frame) noexcept;
   void spawn_tracked_child(task_node& child, std::coroutine_handle<> frame);

@@ -43,6 +43,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace corun::detail {
 
@@ -68,10 +69,38 @@ struct resumption {
   std::coroutine_handle<> handle;
 };
 
+class scope_node;
+
+/// What each kind of scope does when its children report to it: `scope_node`'s dispatch table.
+/// Hand-made rather than virtual functions: a C++ destructor rewrites the vtable pointer at each
+/// level of a polymorphic class, two stores into every coroutine frame as it is destroyed, and
+/// the pointer itself would be one more store when it is created.
+struct scope_ops {
+  void (*adopt_failure)(scope_node& self, std::exception_ptr error, task_node& child) noexcept;
+  resumption (*child_completed)(scope_node& self, bool child_failed) noexcept;
+  void (*retain_for_report)(scope_node& self);
+  void (*release)(scope_node& self) noexcept;
+};
+
+/// The table of a concrete scope class, which defines the four operations as members of the
+/// same names.
+template <class Scope>
+inline constexpr scope_ops scope_ops_of{
+    [](scope_node& self, std::exception_ptr error, task_node& child) noexcept {
+      static_cast<Scope&>(self).adopt_failure(std::move(error), child);
+    },
+    [](scope_node& self, bool child_failed) noexcept {
+      return static_cast<Scope&>(self).child_completed(child_failed);
+    },
+    [](scope_node& self) { static_cast<Scope&>(self).retain_for_report(); },
+    [](scope_node& self) noexcept { static_cast<Scope&>(self).release(); },
+};
+
 /// One node of the ownership and cancellation tree: a spawned task, a group, or a runtime's root.
 class scope_node {
  public:
-  scope_node(scope_kind kind, scope_node* parent) noexcept : m_parent(parent), m_kind(kind) {}
+  scope_node(scope_kind kind, scope_node* parent, const scope_ops& ops) noexcept
+      : m_ops(&ops), m_parent(parent), m_kind(kind) {}
   scope_node(const scope_node&) = delete;
   scope_node& operator=(const scope_node&) = delete;
 
@@ -94,17 +123,23 @@ class scope_node {
   }
 
   /// A child ended failed and nobody will observe the failure through its handle. Thread-safe.
-  virtual void adopt_failure(std::exception_ptr error, task_node& child) noexcept = 0;
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept {
+    m_ops->adopt_failure(*this, std::move(error), child);
+  }
   /// A child of this scope completed. Called after the child's DONE is published; the child may
   /// already be destroyed. Returns whom to resume; a task parent whose last child this was returns
   /// itself with an empty handle, meaning "complete this task next".
-  [[nodiscard]] virtual resumption child_completed(bool child_failed) noexcept = 0;
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept {
+    return m_ops->child_completed(*this, child_failed);
+  }
   /// Keeps the scope alive, and ready to take `adopt_failure`, until `release()`: a child that
   /// failed while a handle to it existed may report the failure later (see the file comment).
-  virtual void retain_for_report() = 0;
-  virtual void release() noexcept = 0;
+  void retain_for_report() { m_ops->retain_for_report(*this); }
+  void release() noexcept { m_ops->release(*this); }
 
   // --- Fields. Public to the runtime's compiled parts and the templates in detail/. ---
+  /// The concrete scope's operations (see `scope_ops`); set at construction.
+  const scope_ops* m_ops;
   /// The scope this one is a child of; null for a runtime's root. Set before the scope is
   /// published and never changed.
   scope_node* m_parent;
@@ -114,9 +149,9 @@ class scope_node {
   bool m_shield = false;
 
  protected:
-  // Virtual only to keep -Wnon-virtual-dtor quiet: every scope is destroyed through its
-  // concrete type (a coroutine frame, or `delete this` in a group or root), never polymorphically.
-  virtual ~scope_node() {
+  // Protected and not virtual: every scope is destroyed through its concrete type (a coroutine
+  // frame, or `delete this` in a group or root), never through a `scope_node*`.
+  ~scope_node() {
     if (const cancel_request* request = m_cancel.load(std::memory_order_relaxed);
         CORUN_UNLIKELY(request != nullptr)) {
       free_cancel_request(request);
@@ -201,7 +236,7 @@ class task_node : public scope_node {
   /// zero; the body then adds `spawned - pending_bias`.
   static constexpr std::int64_t pending_bias = std::int64_t{1} << 48;
 
-  task_node() noexcept : scope_node(scope_kind::task, nullptr) {}
+  task_node() noexcept : scope_node(scope_kind::task, nullptr, scope_ops_of<task_node>) {}
 
   [[nodiscard]] bool done() const noexcept {
     // Acquire: a reader that sees DONE also sees the outcome and the result.
@@ -217,10 +252,11 @@ class task_node : public scope_node {
   /// Another reference (a handle copy). The caller already holds one, so relaxed is enough.
   void add_ref() noexcept { m_state.fetch_add(one_ref, std::memory_order_relaxed); }
 
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept override;
-  [[nodiscard]] resumption child_completed(bool child_failed) noexcept override;
-  void retain_for_report() override;
-  void release() noexcept override;
+  // The scope operations (scope_ops), called directly on a task or through `scope_node`.
+  void adopt_failure(std::exception_ptr error, task_node& child) noexcept;
+  [[nodiscard]] resumption child_completed(bool child_failed) noexcept;
+  void retain_for_report();
+  void release() noexcept;
 
   // --- Fields. Public to the runtime's compiled parts and the templates in detail/. ---
   /// The coroutine frame this node lives in (spawned tasks).
@@ -266,7 +302,7 @@ class task_node : public scope_node {
   root_scope* m_held_root = nullptr;
 
  protected:
-  ~task_node() override {
+  ~task_node() {
     if (task_extras* extras = m_extras.load(std::memory_order_relaxed)) {
       destroy_extras(extras);
     }

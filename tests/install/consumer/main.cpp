@@ -6,6 +6,10 @@
 
 #include <cstdio>
 
+#if defined(CORUN_CONSUMER_EXPECT_SHARED) && !defined(CORUN_SHARED_LIBRARY)
+#error "a shared corun must define CORUN_SHARED_LIBRARY for its users (corun/detail/config.hpp)"
+#endif
+
 namespace {
 
 corun::task<int> fib(int n) {

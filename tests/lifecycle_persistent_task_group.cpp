@@ -717,19 +717,24 @@ TEST_SUITE("lifecycle_persistent_task_group") {
   }
 
   TEST_CASE("persistent_task_group with the runtime as creator is usable from outside any task") {
-    corun::runtime rt(with_virtual_time(2));
+    // Declared before the runtime: the task below may still run its handler, which writes it,
+    // until the runtime's destruction has waited for it.
+    std::atomic<bool> cleaned{false};
     {
-      persistent_task_group group("rooted", rt);
-      auto seven = group.spawn(value_of(7), {.name = "seven"});  // from a non-worker thread
-      CHECK(seven.name() == "rooted:seven");
-      CHECK(seven.get() == 7);
-      rt.block_on(group.join());
-      CHECK_FALSE(group.is_running());
-      std::atomic<bool> cleaned{false};
-      (void)group.spawn(until_cancelled(cleaned));
-      CHECK(group.is_running());
-    }  // cancels that task; the runtime's destruction waits for the host, which waits for it
-    CHECK_THROWS_AS(persistent_task_group("outside"), std::logic_error);
+      corun::runtime rt(with_virtual_time(2));
+      {
+        persistent_task_group group("rooted", rt);
+        auto seven = group.spawn(value_of(7), {.name = "seven"});  // from a non-worker thread
+        CHECK(seven.name() == "rooted:seven");
+        CHECK(seven.get() == 7);
+        rt.block_on(group.join());
+        CHECK_FALSE(group.is_running());
+        (void)group.spawn(until_cancelled(cleaned));
+        CHECK(group.is_running());
+      }  // cancels that task; the runtime's destruction waits for the host, which waits for it
+      CHECK_THROWS_AS(persistent_task_group("outside"), std::logic_error);
+    }
+    CHECK(cleaned);  // the group's destruction cancelled the task, and its handler ran
   }
 
   TEST_CASE("persistent_task_group living in a task_group is joined, and fails it, with it") {

@@ -6,6 +6,7 @@
 #include "corun/detail/task_node.hpp"
 #include "corun/detail/waiter.hpp"
 
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -25,6 +26,10 @@ struct task_extras {
   task_node* live_prev = nullptr;
   task_node* live_next = nullptr;
   bool tracked = false;
+  /// While tracked, for dumps: the task this one joins or starts (an address only, never
+  /// dereferenced), valid when `task_node::m_wait` says join or start. Written by the task's
+  /// own thread, read racily (relaxed) by dumps.
+  std::atomic<const task_node*> awaiting{nullptr};
   /// Tasks waiting for this one to complete without taking its result (`task_handle::wait`);
   /// see runtime/scheduler/done_waiters.cpp.
   spin_lock done_lock;

@@ -20,6 +20,7 @@
 #include "corun/spawn.hpp"
 
 #include "scheduler/runtime_core.hpp"
+#include "trace/task_tracker.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -33,10 +34,9 @@ bool start_signal_base::wait(std::coroutine_handle<> h) noexcept {
   task_node& self = *tl_thread.current;
   leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
   if (CORUN_UNLIKELY(self.m_rt->tracker() != nullptr)) {
-    // Relaxed: read racily by dumps; cleared by start_awaiter::await_resume. Before the CAS:
-    // afterwards the setter may resume us.
-    self.m_awaiting.store(m_child, std::memory_order_relaxed);
-    self.m_wait.store(static_cast<std::uint8_t>(wait_kind::start), std::memory_order_relaxed);
+    // Cleared by start_awaiter::await_resume. Before the CAS: afterwards the setter may resume
+    // us.
+    task_tracker::note_wait(self, wait_kind::start, m_child);
   }
   m_waiter = resumption{&self, h};
   std::uint32_t expected = empty;

@@ -23,7 +23,9 @@
 #include "scheduler/runtime_core.hpp"
 #include "scheduler/task_extras.hpp"
 #include "scheduler/worker.hpp"
+#include "trace/task_tracker.hpp"
 
+#include <cassert>
 #include <cstdio>
 #include <exception>
 #include <mutex>
@@ -154,10 +156,10 @@ CORUN_NOINLINE void release_held_scopes(task_node& node) noexcept {
 }
 
 void dispose(task_node& node) noexcept {
-  if (CORUN_UNLIKELY(node.m_held_root != nullptr)) {
+  if (CORUN_UNLIKELY(node.m_holds_root)) {
     release_held_scopes(node);
   }
-  node.m_self.destroy();
+  frame_of(node).destroy();
 }
 
 void wake_blocked_thread(std::atomic<std::uint32_t>* word) noexcept {
@@ -193,6 +195,7 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
         root_scope& root = node->m_rt->root();
         root.retain_for_report();  // a counter: cannot fail
         node->m_held_root = &root;
+        node->m_holds_root = true;
         try {
           parent->retain_for_report();
           node->m_holds_parent_ref = true;
@@ -274,7 +277,7 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
 
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept {
-  child.m_self = frame;
+  assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
   child.m_resume = frame;
   child.m_parent = &parent;
   child.m_rt = &rt;
@@ -405,7 +408,7 @@ bool try_join_inline(worker& self, task_node& node, task_node* waiter, std::coro
     return false;
   }
   wake.registered = true;
-  node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
+  node.m_waiter = join_waiter::task(waiter, h, &wake);
   constexpr std::uint32_t inline_flags = task_node::waiting_bit | task_node::inline_bit;
   if (node.m_spawned == 0) {
     node.m_state.store(inline_joined, std::memory_order_relaxed);
@@ -424,16 +427,14 @@ CORUN_NOINLINE std::coroutine_handle<> join_suspend_slow(worker& self, task_node
                                                          std::coroutine_handle<> h,
                                                          join_wake& wake) noexcept {
   if (self.tracker() != nullptr) {
-    // Relaxed: read racily by dumps.
-    waiter->m_awaiting.store(&node, std::memory_order_relaxed);
-    waiter->m_wait.store(static_cast<std::uint8_t>(wait_kind::join), std::memory_order_relaxed);
+    task_tracker::note_wait(*waiter, wait_kind::join, &node);
     if (try_join_inline(self, node, waiter, h, wake)) {
       return transfer_to(&node, node.m_resume);
     }
   }
   leave_stack(*waiter);
   wake.registered = true;
-  node.m_waiter = join_waiter{waiter, h, nullptr, &wake};
+  node.m_waiter = join_waiter::task(waiter, h, &wake);
   // A cancel request must wake us (cancel_registry.cpp), even when `node` is our own child that
   // will be cancelled with us: it may ignore the request for a while, and we should not have to
   // wait for it to see our own cancellation (asyncio's `await task` behaves the same).
@@ -583,7 +584,7 @@ void join_resumed(task_node& node, join_wake& wake) noexcept {
 
 void join_blocking(task_node& node) {
   std::atomic<std::uint32_t> word{0};
-  node.m_waiter = join_waiter{nullptr, {}, &word, nullptr};
+  node.m_waiter = join_waiter::thread(&word);
   // acq_rel: as in join_suspend.
   if ((node.m_state.fetch_or(task_node::waiting_bit, std::memory_order_acq_rel) &
        task_node::done_bit) != 0) {
@@ -633,7 +634,7 @@ std::string task_label(const task_node& node) {
 void report_unhandled(task_node& child, const std::exception_ptr& error) noexcept {
   try {
     const task_failure failure{child.id(), child.name(), error};
-    if (child.m_held_root != nullptr) {
+    if (child.m_holds_root) {
       child.m_held_root->report(failure);
     } else {
       report_on_stderr(failure);

@@ -57,6 +57,15 @@ void task_tracker::track(task_node& node) noexcept {
   unlock(s);
 }
 
+void task_tracker::note_wait(task_node& self, wait_kind kind, const task_node* awaited) noexcept {
+  // Acquire: pairs with the release that installed the extras (ensure_extras). Relaxed stores:
+  // read racily by dumps (snapshot), which take `awaiting` only for the kinds that set it.
+  if (task_extras* extras = self.m_extras.load(std::memory_order_acquire); extras != nullptr) {
+    extras->awaiting.store(awaited, std::memory_order_relaxed);
+  }
+  self.m_wait.store(static_cast<std::uint8_t>(kind), std::memory_order_relaxed);
+}
+
 void task_tracker::untrack(task_node& node) noexcept {
   // Acquire: pairs with the CAS that created the extras (possibly on the spawning thread).
   task_extras* extras = node.m_extras.load(std::memory_order_acquire);
@@ -155,7 +164,9 @@ std::vector<task_tracker::entry> task_tracker::snapshot() {
       const auto kind = static_cast<wait_kind>(n->m_wait.load(std::memory_order_relaxed));
       e.state = describe_wait(kind);
       const bool names_task = kind == wait_kind::join || kind == wait_kind::start;
-      awaited.push_back(names_task ? n->m_awaiting.load(std::memory_order_relaxed) : nullptr);
+      awaited.push_back(names_task ? n->m_extras.load(std::memory_order_relaxed)
+                                         ->awaiting.load(std::memory_order_relaxed)
+                                   : nullptr);
       ids.emplace(n, e.id);
       out.push_back(std::move(e));
     }

@@ -27,6 +27,10 @@ class task_tracker {
   void track(task_node& node) noexcept;
   /// Stops tracking `node` if it was tracked; called before its completion is published.
   void untrack(task_node& node) noexcept;
+  /// Records for dumps that the running task `self` waits (`kind`) for `awaited` (a join or a
+  /// start; only the address is kept). Only while tracking; nothing is recorded for a task that
+  /// runs untracked.
+  static void note_wait(task_node& self, wait_kind kind, const task_node* awaited) noexcept;
 
   /// One task as a dump shows it.
   struct entry {

@@ -98,6 +98,11 @@ class result_slot<T&> {
 template <class T>
 class task_promise final : public promise_base {
  public:
+  // `frame_of` finds the frame from the node; over-aligned frames are not supported anyway (g++
+  // 12 ignores a promise's over-alignment when it allocates the frame).
+  static_assert(alignof(result_slot<T>) <= task_promise_align,
+                "corun::task<T>: T must not be over-aligned (alignof(T) <= 16)");
+
   task<T> get_return_object() noexcept;
 
   template <class U = T>

@@ -175,10 +175,10 @@ enum class task_outcome : std::uint8_t { running, value, error, cancelled };
 /// runtime tracks tasks).
 enum class wait_kind : std::uint8_t {
   none,
-  join,      // a task (`m_awaiting`) to complete
+  join,      // a task (`task_extras::awaiting`) to complete
   children,  // its own children, after its body ended
   group,     // a group's children: `task_group::join`, `when_all`, `when_any`, `with_task_group`
-  start,     // `task_group::start`: the started task (`m_awaiting`) to call `started()`
+  start,     // `task_group::start`: the started task (`task_extras::awaiting`) to call `started()`
   yield,
   cancel,
   sleep,    // a timer
@@ -191,11 +191,29 @@ struct join_wake;
 
 /// Who waits for a task to complete: a suspended task, or a thread blocked in `get()`.
 struct join_waiter {
+  /// A joining task, at `handle`, with its cancel wake-up (in its awaiter; registered late for
+  /// an INLINE join).
+  static join_waiter task(task_node* joiner, std::coroutine_handle<> h, join_wake* w) noexcept {
+    join_waiter waiter;
+    waiter.node = joiner;
+    waiter.handle = h;
+    waiter.wake = w;
+    return waiter;
+  }
+  /// A blocked thread, woken through `word`.
+  static join_waiter thread(std::atomic<std::uint32_t>* word) noexcept {
+    join_waiter waiter;
+    waiter.wake_word = word;
+    return waiter;
+  }
+
   task_node* node = nullptr;  // null for a blocked thread
   std::coroutine_handle<> handle;
-  std::atomic<std::uint32_t>* wake_word = nullptr;
-  /// The joiner's cancel wake-up (in its awaiter), registered late for an INLINE join.
-  join_wake* wake = nullptr;
+  // One or the other, told apart by `node` (a word less in every task).
+  union {
+    join_wake* wake = nullptr;              // node != null
+    std::atomic<std::uint32_t>* wake_word;  // node == null
+  };
 };
 
 /// Cold, lazily allocated per-task data: the name and failures adopted from children.
@@ -259,12 +277,17 @@ class task_node : public scope_node {
   void release() noexcept;
 
   // --- Fields. Public to the runtime's compiled parts and the templates in detail/. ---
-  /// The coroutine frame this node lives in (spawned tasks).
-  std::coroutine_handle<> m_self;
+  // Ordered for size: the first three fill the tail padding of `scope_node` (the Itanium ABI
+  // reuses a non-POD base's tail padding), the one-byte flags share the last word. Every frame
+  // carries a node, so each word saved is a word less to allocate, zero and move on a steal.
+  /// Written by the completing thread before DONE is published.
+  task_outcome m_outcome = task_outcome::running;
+  /// The body ended with exactly `corun::cancelled` (classified without a rethrow).
+  bool m_threw_cancelled = false;
+  std::atomic<std::uint32_t> m_state{0};
   /// Where to continue when the task is taken from a run queue.
   std::coroutine_handle<> m_resume;
   runtime_core* m_rt = nullptr;
-  std::atomic<std::uint32_t> m_state{0};
   std::atomic<std::int64_t> m_pending{0};
   /// Children spawned by the body; touched only by the thread running the body.
   std::int64_t m_spawned = 0;
@@ -275,21 +298,23 @@ class task_node : public scope_node {
   /// Assigned on first use (see `id()`), so spawning does not touch a shared counter.
   mutable std::atomic<std::uint64_t> m_id{0};
   join_waiter m_waiter;
-  /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
-  task_node* m_next = nullptr;
+  // A word used twice: a link while runnable, a reference once completed (never both).
+  union {
+    /// Intrusive link for lists of runnable tasks that must not allocate (a worker's overflow).
+    task_node* m_next = nullptr;
+    /// Set, with `m_holds_root`, when the task completed failed while a handle existed: a
+    /// reference on the runtime's root, where a failure nobody observes is reported even after
+    /// the runtime is gone. A completed task is in no run list.
+    root_scope* m_held_root;
+  };
   std::atomic<task_extras*> m_extras{nullptr};
-  /// For `dump_tasks` (written only when the runtime tracks tasks; relaxed, read racily by the
-  /// dump): what the task waits for, and the task it awaits or starts (an address only: the
-  /// dump never dereferences it).
-  std::atomic<std::uint8_t> m_wait{0};
-  std::atomic<const task_node*> m_awaiting{nullptr};
   /// Task-local values; inherited (shared) from the spawner, copied on the first `set`.
   task_locals* m_locals = nullptr;
   std::exception_ptr m_error;
-  /// Written by the completing thread before DONE is published.
-  task_outcome m_outcome = task_outcome::running;
-  /// The body ended with exactly `corun::cancelled` (classified without a rethrow).
-  bool m_threw_cancelled = false;
+  /// For `dump_tasks`: what the task waits for (written only when the runtime tracks tasks,
+  /// `task_tracker::note_wait`, which keeps the awaited task in the extras; relaxed, read
+  /// racily by the dump).
+  std::atomic<std::uint8_t> m_wait{0};
   /// Set when a handle delivered the result (or failure) to somebody.
   std::atomic<bool> m_observed{false};
   /// Set by the task's join_handle when it took the result (it can be taken once). Touched only
@@ -298,8 +323,8 @@ class task_node : public scope_node {
   /// Set when the task completed failed while a handle existed: it holds a reference on the
   /// runtime's root (`m_held_root`) and, memory permitting, on its parent
   /// (`m_holds_parent_ref`) until its last reference goes.
+  bool m_holds_root = false;
   bool m_holds_parent_ref = false;
-  root_scope* m_held_root = nullptr;
 
  protected:
   ~task_node() {
@@ -314,6 +339,20 @@ class task_node : public scope_node {
  private:
   static void destroy_extras(task_extras* extras) noexcept;
 };
+// Every frame carries one: growing it moves frames into larger size classes (frame_alloc.hpp).
+static_assert(sizeof(task_node) == 144, "task_node grew: check the field order above");
+
+/// Promises that hold a `task_node` are aligned to at most this (checked in promise.hpp).
+inline constexpr std::size_t task_promise_align = 2 * sizeof(void*);
+
+/// The coroutine frame a task's node lives in. Every node is the base, at offset 0, of a
+/// `task_promise<T>` aligned to at most `task_promise_align`; g++ and clang both place such a
+/// promise right after the frame's two function pointers, so the frame is found from the node
+/// as `coroutine_handle::from_promise` finds it (the same builtin), without storing it.
+[[nodiscard]] inline std::coroutine_handle<> frame_of(task_node& node) noexcept {
+  return std::coroutine_handle<>::from_address(
+      __builtin_coro_promise(static_cast<void*>(&node), task_promise_align, true));
+}
 
 // ---- Cancellation -----------------------------------------------------------------------------
 
@@ -473,10 +512,9 @@ inline void joined_while_waiting(const task_node& node, task_node& self) noexcep
 }
 /// The task runs again: nothing to show in a dump any more.
 inline void clear_wait(task_node& self) noexcept {
-  // Relaxed: only dumps read these; skip the stores when there is nothing to clear.
+  // Relaxed: only dumps read it; skip the store when there is nothing to clear.
   if (CORUN_UNLIKELY(self.m_wait.load(std::memory_order_relaxed) != 0)) {
     self.m_wait.store(0, std::memory_order_relaxed);
-    self.m_awaiting.store(nullptr, std::memory_order_relaxed);
   }
 }
 /// Blocks the calling (non-worker) thread until `node` completes.

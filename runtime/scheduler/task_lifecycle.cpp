@@ -440,7 +440,7 @@ CORUN_NOINLINE std::coroutine_handle<> join_suspend_slow(worker& self, task_node
   // wait for it to see our own cancellation (asyncio's `await task` behaves the same).
   std::uint32_t flags = task_node::waiting_bit;
   if (wake.wake_on_cancel) {
-    wake.arm(&node, waiter, h);
+    wake.arm(&node, waiter);
     if (!register_cancel(wake)) {
       wake.registered = false;
       return h;  // already cancelled: await_resume throws `cancelled` unless `node` is done
@@ -487,17 +487,17 @@ void leave_stack(task_node& self) noexcept {
   for (task_node* node = &self;
        (node->m_state.load(std::memory_order_relaxed) & task_node::inline_bit) != 0;) {
     join_wake& wake = *node->m_waiter.wake;
-    wake.arm(node, node->m_waiter.node, node->m_waiter.handle);
-    wake.below = top;
+    wake.arm(node, node->m_waiter.node);
+    wake.set_below(top);
     top = &wake;
-    node = wake.joiner;
+    node = node->m_waiter.node;
   }
   // Down the chain: once a joiner's wake-up is registered it may be woken and run, so nothing
   // above a registered level is touched again.
   while (top != nullptr) {
     join_wake& wake = *top;
-    top = wake.below;
-    task_node& joinee = *wake.joinee;
+    top = wake.below();  // before registering: register_cancel reuses the word
+    task_node& joinee = wake.joinee();
     if (!wake.wake_on_cancel) {
       // A shielded join: no wake-up, but no plain-store completion either from now on.
       // Relaxed: as below.
@@ -516,16 +516,16 @@ void leave_stack(task_node& self) noexcept {
     joinee.m_state.fetch_and(~(task_node::waiting_bit | task_node::inline_bit),
                              std::memory_order_relaxed);
     wake.registered = false;
-    task_node& joiner = *wake.joiner;
-    joiner.m_resume = wake.handle;
+    task_node& joiner = *joinee.m_waiter.node;
+    joiner.m_resume = joinee.m_waiter.handle;
     current_worker().push(joiner);
   }
 }
 
 void join_wake::fire(cancel_registration& r) noexcept {
   auto& self = static_cast<join_wake&>(r);
-  task_node& node = *self.joinee;  // alive: the joiner's handle holds a reference until it
-                                   // deregisters, which waits for us (we run under its lock)
+  task_node& node = self.joinee();  // alive: the joiner's handle holds a reference until it
+                                    // deregisters, which waits for us (we run under its lock)
   std::uint32_t state = node.m_state.load(std::memory_order_relaxed);
   for (;;) {
     if ((state & task_node::done_bit) != 0) {
@@ -538,8 +538,9 @@ void join_wake::fire(cancel_registration& r) noexcept {
               state, state & ~(task_node::waiting_bit | task_node::cancellable_bit),
               std::memory_order_acq_rel, std::memory_order_relaxed)) {
         self.registered = false;
-        task_node& joiner = *self.joiner;
-        joiner.m_resume = self.handle;
+        // Our claim leaves the joiner to us: nobody else reads or writes m_waiter meanwhile.
+        task_node& joiner = *node.m_waiter.node;
+        joiner.m_resume = node.m_waiter.handle;
         joiner.m_rt->schedule_nothrow(joiner);
         return;
       }

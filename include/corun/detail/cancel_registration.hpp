@@ -43,17 +43,29 @@ struct cancel_registration {
   // Fields without initialisers are written before the registration is made (a join builds
   // one of these on every `co_await`, most of them never registered: only what is read on the
   // unregistered path is initialised).
+  // The one-byte fields come last, so a derived waker can put its own flags in the tail
+  // padding (a join builds one in every frame that awaits a task).
   const scope_node* scope;
   invoke_fn invoke;
-  kind m_kind;
   // --- Owned by the registry (guarded by the shard's lock, except `m_phase` below). ---
-  cancel_registration* m_prev;  // set by register_cancel
+  // Two words are shared with the owner, so that a join's wake-up, built in the frame of every
+  // task that awaits a join_handle, stays small.
+  union {
+    cancel_registration* m_prev;  // set by register_cancel
+    /// Before register_cancel: the owner's (`join_wake`'s chain of wake-ups to register).
+    void* m_owner_link;
+  };
   cancel_registration* m_next;  // set by register_cancel
   /// Null while not registered (deregister_cancel then does nothing).
   cancel_shard* m_shard = nullptr;
-  /// The thread running a `user` callback (an address unique to that thread); set by the
-  /// canceller before it publishes `running`.
-  const void* m_runner;
+  union {
+    /// `user`: the thread running the callback (an address unique to that thread); set by the
+    /// canceller before it publishes `running`.
+    const void* m_runner;
+    /// `waker`: the owner's, for its callback (the registry never touches it for a waker).
+    void* m_owner_data;
+  };
+  kind m_kind;
   /// Written under the shard lock; `fired` is also stored (release) after a `user` callback
   /// returned without the lock, so a deregistering thread reads it with acquire, both under
   /// the lock and while waiting for the callback.

@@ -454,26 +454,31 @@ struct join_wake : cancel_registration {
   // Built on every join's `co_await`: the fields without initialisers are written only when the
   // join suspends (join_suspend, leave_stack: `arm`), before anything reads them.
   join_wake() noexcept : cancel_registration(unarmed_t{}) {}
-  void arm(task_node* joined, task_node* joining, std::coroutine_handle<> h) noexcept {
+  /// Before registering. The joiner and where it resumes are not kept here: `joined` holds
+  /// them in its `m_waiter`, written before this registration and unchanged while it lasts.
+  void arm(task_node* joined, task_node* joining) noexcept {
     scope = joining;
     invoke = &fire;
     m_kind = kind::waker;
-    joinee = joined;
-    joiner = joining;
-    handle = h;
+    m_owner_data = joined;
   }
-  task_node* joinee;
-  task_node* joiner;
-  std::coroutine_handle<> handle;
+  [[nodiscard]] task_node& joinee() const noexcept {
+    return *static_cast<task_node*>(m_owner_data);
+  }
+  /// `leave_stack` only, before registering: the wake-up one level down the chain of inline
+  /// joins.
+  [[nodiscard]] join_wake* below() const noexcept { return static_cast<join_wake*>(m_owner_link); }
+  void set_below(join_wake* wake) noexcept { m_owner_link = wake; }
+  // Both flags live in the tail padding of cancel_registration.
   /// The joined task's completion resumed the joiner (then it relied on it, see
   /// `joined_while_waiting`). Written before the joiner registers, or by whoever wakes it.
   bool registered = false;
   /// False for a join that must not be interrupted by the joiner's cancellation (`shield`).
   bool wake_on_cancel = true;
-  /// `leave_stack` only: the wake-up one level down the chain of inline joins.
-  join_wake* below;
   static void fire(cancel_registration& r) noexcept;
 };
+// In the frame of every task that awaits a join_handle.
+static_assert(sizeof(join_wake) == 56, "join_wake grew: check the field order");
 
 /// Registers the calling task (`waiter`, suspended at `h`) as the joiner of `node` and returns
 /// what to run next: `node` itself if it was still waiting at the bottom of this worker's deque

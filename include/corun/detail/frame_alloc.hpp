@@ -15,6 +15,7 @@
 #include "corun/detail/config.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -87,6 +88,15 @@ inline void frame_free(void* block, std::size_t size) noexcept {
   }
   frame_free_slow(block, size);
 }
+
+/// Sets what the central lists keep for good (`budget_bytes`) and how long they keep more after
+/// it was last needed (`decay`; zero keeps nothing more), in place of CORUN_FRAME_POOL_MB and
+/// CORUN_FRAME_POOL_DECAY_MS (runtime/memory/frame_pool.cpp, step 3). Process-wide.
+void set_frame_pool_policy(std::size_t budget_bytes, std::chrono::milliseconds decay) noexcept;
+
+/// Bytes of free frames the central lists hold (runtime/memory/frame_pool.cpp, step 3): what
+/// the pool keeps beyond the threads' own caches.
+[[nodiscard]] std::size_t pooled_frame_bytes() noexcept;
 
 /// Coroutine frames allocated and not yet freed, over all threads, ever. Tests assert it returns
 /// to its starting value: LeakSanitizer misses leaked coroutine frames with g++ 12.

@@ -90,8 +90,9 @@ inline void frame_free(void* block, std::size_t size) noexcept {
 }
 
 /// Sets what the central lists keep for good (`budget_bytes`) and how long they keep more after
-/// it was last needed (`decay`; zero keeps nothing more), in place of CORUN_FRAME_POOL_MB and
-/// CORUN_FRAME_POOL_DECAY_MS (runtime/memory/frame_pool.cpp, step 3). Process-wide.
+/// it was last needed (`decay`, capped at about 1,000 days; zero or less keeps nothing more), in
+/// place of CORUN_FRAME_POOL_MB and CORUN_FRAME_POOL_DECAY_MS (runtime/memory/frame_pool.cpp,
+/// step 3). Process-wide.
 void set_frame_pool_policy(std::size_t budget_bytes, std::chrono::milliseconds decay) noexcept;
 
 /// Bytes of free frames the central lists hold (runtime/memory/frame_pool.cpp, step 3): what

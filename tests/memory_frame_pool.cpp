@@ -80,7 +80,7 @@ TEST_SUITE("memory_frame_pool") {
 
   TEST_CASE("every block freed to the central lists is reused before new memory") {
     const std::int64_t baseline = live_frames();
-    const std::size_t count = 4 * frame_cache_limit;
+    const std::size_t count = std::size_t{4} * frame_cache_limit;
     const std::vector<void*> freed = free_on_other_thread(count);
     const std::set<void*> pooled(freed.begin(), freed.end());
     REQUIRE(pooled.size() == count);
@@ -106,7 +106,7 @@ TEST_SUITE("memory_frame_pool") {
     // as recently.
     set_frame_pool_policy(0, std::chrono::hours(1));
     const std::int64_t baseline = live_frames();
-    const std::size_t count = 4 * frame_cache_limit;
+    const std::size_t count = std::size_t{4} * frame_cache_limit;
     // Every allocation of the burst finds the central list empty: frames past the pool's
     // holdings are needed, so the blocks given back afterwards are kept.
     const std::vector<void*> freed = free_on_other_thread(count);
@@ -131,7 +131,7 @@ TEST_SUITE("memory_frame_pool") {
   TEST_CASE("frames past the budget go back to the system once not needed for the decay period") {
     set_frame_pool_policy(0, std::chrono::milliseconds(1));
     const std::int64_t baseline = live_frames();
-    const std::size_t count = 4 * frame_cache_limit;
+    const std::size_t count = std::size_t{4} * frame_cache_limit;
     // Held across the burst, to be freed once the burst's need is stale.
     std::vector<void*> held;
     for (std::size_t i = 0; i < count; ++i) {

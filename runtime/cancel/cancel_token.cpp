@@ -29,7 +29,7 @@ class source_scope final : public scope_node {
   explicit source_scope(scope_node* parent) noexcept
       : scope_node(scope_kind::source, parent, scope_ops_of<source_scope>) {}
 
-  void adopt_failure(std::exception_ptr /*error*/, task_node& /*child*/) noexcept {
+  void adopt_failure(const std::exception_ptr& /*error*/, task_node& /*child*/) noexcept {
     std::terminate();  // no task is ever a child of a source
   }
   [[nodiscard]] resumption child_completed(bool /*child_failed*/) noexcept {

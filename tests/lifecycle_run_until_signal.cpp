@@ -266,8 +266,8 @@ task<int> serve(int fd, std::string expected, after_cancel then) {
 
 /// A child's body: runs `serve` under `run_until_signal` and turns the outcome into an exit
 /// code, reporting whether the dispositions of `signals` are the defaults again afterwards.
-int run_serve(int fd, std::size_t workers, const std::vector<int>& signals, std::string expected,
-              after_cancel then, std::chrono::nanoseconds grace = 1h) {
+int run_serve(int fd, std::size_t workers, const std::vector<int>& signals,
+              const std::string& expected, after_cancel then, std::chrono::nanoseconds grace = 1h) {
   int code = exit_other;
   {
     corun::runtime rt(with_workers(workers));

@@ -52,7 +52,9 @@ TEST_SUITE("task_local") {
           const std::string after_parent_set = g_request_id.get();
           g_request_id.set("child");
           co_await corun::this_task::yield();
-          co_return inherited + "," + after_parent_set + "," + g_request_id.get();
+          std::string seen = inherited;
+          seen.append(",").append(after_parent_set).append(",").append(g_request_id.get());
+          co_return seen;
         });
         g_request_id.set("parent-later");  // the child keeps what it started with
         const std::string from_child = co_await child;

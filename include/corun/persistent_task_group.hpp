@@ -186,7 +186,7 @@ class persistent_task_group {
 
   /// Requests cancellation of every task running now (later ones are not affected). Each task
   /// sees `corun::cancelled` carrying `message`. Thread-safe.
-  void cancel(std::string message = {});
+  void cancel(const std::string& message = {});
 
   /// `cancel(message)`, then waits until no task runs (even if the caller is cancelled
   /// meanwhile: the tasks were cancelled, so the wait lasts as long as their cleanup; the caller

@@ -85,7 +85,7 @@ class service_base {
   void start();
 
   /// Requests cancellation of every running task of the service. Thread-safe.
-  void cancel(std::string message = {}) { m_group.cancel(std::move(message)); }
+  void cancel(const std::string& message = {}) { m_group.cancel(message); }
 
   /// Cancels the service and waits for all its tasks; throws an `exception_group` of their
   /// failures, cancellations left out (`persistent_task_group::stop`). A no-op when the

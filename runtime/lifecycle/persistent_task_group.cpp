@@ -118,7 +118,7 @@ class persistent_scope final : public scope_node {
 
   // --- scope_node ---
   // The scope operations (scope_ops).
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept {
+  void adopt_failure(const std::exception_ptr& error, task_node& child) noexcept {
     // The registry holds a reference on each task until it is acknowledged, and acknowledging
     // marks the failure observed, so this needs a failure that slipped past both: report it.
     report_unhandled(child, error);
@@ -710,7 +710,7 @@ async_generator<task_handle> persistent_task_group::as_completed(
   return detail::run_as_completed(m_scope, timeout);
 }
 
-void persistent_task_group::cancel(std::string message) { m_scope->cancel_running(message); }
+void persistent_task_group::cancel(const std::string& message) { m_scope->cancel_running(message); }
 
 task<void> persistent_task_group::stop(std::string message) {
   return detail::run_stop(m_scope, std::move(message));

@@ -272,7 +272,8 @@ void group_scope::adopt_failure(std::exception_ptr error, task_node& child) noex
     const std::lock_guard lock(m_lock);
     if (!m_closed) {
       try {
-        m_adopted.push_back(error);
+        // Moved only if the push succeeds (push_back's strong guarantee); otherwise still ours.
+        m_adopted.push_back(std::move(error));
         return;
       } catch (...) {
         // No memory to keep it: reported as unhandled below, never lost.

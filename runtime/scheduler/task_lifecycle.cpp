@@ -666,7 +666,7 @@ std::string task_node::name() const {
   return extras != nullptr ? extras->name : std::string();
 }
 
-void task_node::adopt_failure(std::exception_ptr error, task_node& child) noexcept {
+void task_node::adopt_failure(const std::exception_ptr& error, task_node& child) noexcept {
   bool adopted = false;
   try {
     task_extras& extras = ensure_extras(*this);

@@ -13,6 +13,7 @@
 #include "scheduler/runtime_core.hpp"
 #include "time/timer_queue.hpp"
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -63,7 +64,13 @@ void deadline_timer::fire_deadline(timer_entry& e) noexcept {
 }
 
 void deadline_timer::cancel_target() noexcept {
-  task_node& target = m_target.node();
+  // The handle's own accessor throws on an empty handle; every caller attaches a spawned task,
+  // so an empty one can only be a bug here: nothing to cancel.
+  assert(m_target.m_node != nullptr);
+  if (m_target.m_node == nullptr) {
+    return;
+  }
+  task_node& target = *m_target.m_node;
   try {
     const std::int64_t ns = m_limit.count();
     std::string message = "timed out after ";

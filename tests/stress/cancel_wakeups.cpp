@@ -41,7 +41,7 @@ TEST_SUITE("stress") {
     for (const std::size_t workers : {std::size_t{2}, std::size_t{4}}) {
       CAPTURE(workers);
       corun::runtime rt(with_workers(workers));
-      std::mt19937 rng(static_cast<unsigned>(workers) * 7919U);
+      std::mt19937 rng(static_cast<std::mt19937::result_type>(workers * 7919U));
       std::uint64_t got_value = 0;
       std::uint64_t got_cancelled = 0;
       for (std::uint64_t round = 0; round < rounds; ++round) {
@@ -88,7 +88,7 @@ TEST_SUITE("stress") {
         std::atomic<int> runs{0};
         std::atomic<bool> deregistered{false};
       };
-      std::vector<slot> slots(threads * callbacks_per_thread);
+      std::vector<slot> slots(static_cast<std::size_t>(threads) * callbacks_per_thread);
       std::atomic<bool> go{false};
       std::vector<std::thread> registrants;
       for (int t = 0; t < threads; ++t) {
@@ -96,7 +96,7 @@ TEST_SUITE("stress") {
           std::mt19937 rng(static_cast<unsigned>(round * 31 + static_cast<unsigned>(t)));
           wait_for_flag(go);
           for (int c = 0; c < callbacks_per_thread; ++c) {
-            slot& s = slots[static_cast<std::size_t>(t * callbacks_per_thread + c)];
+            slot& s = slots[(static_cast<std::size_t>(t) * callbacks_per_thread) + c];
             {
               const corun::cancel_callback callback(source.token(), [&s, &errors]() noexcept {
                 if (s.deregistered.load()) {

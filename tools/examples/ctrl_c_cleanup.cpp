@@ -47,7 +47,9 @@ task<int> program() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const corun_example::options options = corun_example::parse(argc, argv);
-  corun::runtime rt(options.runtime);
-  return corun::run_until_signal(rt, program());
+  return corun_example::guarded_main(argv[0], [&] {
+    const corun_example::options options = corun_example::parse(argc, argv);
+    corun::runtime rt(options.runtime);
+    return corun::run_until_signal(rt, program());
+  });
 }

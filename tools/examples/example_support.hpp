@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -95,14 +96,30 @@ inline corun::task<void> bounded(std::optional<std::chrono::nanoseconds> run_for
   }
 }
 
+/// Runs `body` (an example's `main` proper), turning an exception that escapes it into a
+/// message and exit status 1 instead of `std::terminate`'s abort.
+template <class Body>
+int guarded_main(const char* program, Body body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: %s\n", program, error.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unknown exception\n", program);
+  }
+  return 1;
+}
+
 /// The `main` of an example that runs to its end (or `--run-for`): parses the flags, makes the
 /// runtime, runs `make_program()` on it.
 template <class MakeProgram>
-int run_example(int argc, char** argv, MakeProgram make_program) {
-  const options parsed = parse(argc, argv);
-  corun::runtime rt(parsed.runtime);
-  rt.block_on(bounded(parsed.run_for, make_program()));
-  return 0;
+int run_example(int argc, char** argv, MakeProgram make_program) noexcept {
+  return guarded_main(argv[0], [&] {
+    const options parsed = parse(argc, argv);
+    corun::runtime rt(parsed.runtime);
+    rt.block_on(bounded(parsed.run_for, make_program()));
+    return 0;
+  });
 }
 
 }  // namespace corun_example

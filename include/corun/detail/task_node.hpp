@@ -271,7 +271,7 @@ class task_node : public scope_node {
   void add_ref() noexcept { m_state.fetch_add(one_ref, std::memory_order_relaxed); }
 
   // The scope operations (scope_ops), called directly on a task or through `scope_node`.
-  void adopt_failure(std::exception_ptr error, task_node& child) noexcept;
+  void adopt_failure(const std::exception_ptr& error, task_node& child) noexcept;
   [[nodiscard]] resumption child_completed(bool child_failed) noexcept;
   void retain_for_report();
   void release() noexcept;

@@ -1,7 +1,9 @@
 /// \file
 /// Spawn storm on corun: the root spawns every child and drops its handle; structured
 /// concurrency keeps the root from completing (and `block_on` from returning) before all
-/// children have.
+/// children have. Once 1024 children wait on the root's worker, further spawns run their child
+/// at once (work-first spawns, `runtime_options::eager_spawn_threshold`); `storm/corun_queued`
+/// switches that off and queues all one million.
 
 #include "corun/corun.hpp"
 
@@ -10,6 +12,8 @@
 #include "storm/workload.hpp"
 
 #include <benchmark/benchmark.h>
+
+#include <cstddef>
 
 namespace bench::storm {
 namespace {
@@ -27,10 +31,12 @@ corun::task<void> storm(long count, sharded_counter& counter) {
   co_return;
 }
 
-void run(benchmark::State& state) {
+void run(benchmark::State& state, std::size_t eager_spawn_threshold) {
   const long count = size();
   sharded_counter counter;
-  corun::runtime rt(corun_options(state));
+  corun::runtime_options options = corun_options(state);
+  options.eager_spawn_threshold = eager_spawn_threshold;
+  corun::runtime rt(options);
   const corun::runtime_stats before = rt.stats();
   measure(state, [&] {
     counter.reset();
@@ -43,6 +49,9 @@ void run(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(run)->Name("storm/corun")->Apply(per_thread_count);
+BENCHMARK_CAPTURE(run, eager, corun::runtime_options{}.eager_spawn_threshold)
+    ->Name("storm/corun")
+    ->Apply(per_thread_count);
+BENCHMARK_CAPTURE(run, queued, 0)->Name("storm/corun_queued")->Apply(per_thread_count);
 
 }  // namespace bench::storm

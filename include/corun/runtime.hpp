@@ -53,6 +53,14 @@ struct runtime_options {
   /// Keep a registry of live tasks for `runtime::dump_tasks`. Costs two short locks and a small
   /// allocation per task, so it is off by default; switch it on to debug hangs.
   bool track_tasks = false;
+  /// Work-first spawns: while a worker has this many tasks or more queued, the free
+  /// `corun::spawn` starts the new child at once on the spawning thread and runs it until it
+  /// first suspends or completes, before `spawn` returns, instead of queuing it (as Cilk's
+  /// spawn, or Python's eager tasks). So a spawn storm keeps a bounded number of frames alive,
+  /// and reuses them while they are in cache. 0 never does. `task_group::spawn` and
+  /// `runtime::spawn` always queue. A spawner must therefore not hold a lock that the child may
+  /// take (a `std::mutex` would deadlock; an `async_mutex` only makes the child wait).
+  std::size_t eager_spawn_threshold = 1024;
   /// Run the runtime's clock in virtual time (for tests): it starts at the real time and moves
   /// only by `runtime::advance`, or by a jump: when every worker is idle (no task running or
   /// queued anywhere) and timers are pending, it jumps to the earliest deadline and fires what

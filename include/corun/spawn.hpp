@@ -29,6 +29,11 @@ namespace detail {
 /// The child runs concurrently; the current task does not complete until it has completed.
 /// Cancelling the current task cancels the child. If the child fails and its handle was dropped
 /// without being awaited, the current task is cancelled and fails with that error.
+///
+/// Work-first: while this worker already holds `runtime_options::eager_spawn_threshold` queued
+/// tasks (1024 by default), the child is not queued but runs at once, on this thread, until it
+/// first suspends or completes; then `spawn` returns. A spawn storm thus keeps a bounded number
+/// of frames alive. Do not hold a lock across `spawn` that the child may take.
 template <class T>
 join_handle<T> spawn(task<T> t, spawn_options options) {
   detail::task_node& parent = detail::current_task_for("corun::spawn");

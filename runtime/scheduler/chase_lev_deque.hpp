@@ -25,6 +25,10 @@
 /// every other worker asleep (and always on a one-worker runtime) a pop costs no locked
 /// instruction. tests/model/deque_model.cpp checks it with the barrier and catches it without.
 ///
+/// Soft limit. The owner may also ask `try_push_under_soft_limit` to refuse while the deque
+/// holds a given number of items (the spawn path's work-first check, worker.cpp): it compares
+/// with the smaller of that limit and the capacity, so one comparison serves both checks.
+///
 /// THREAD SAFETY: `push` and `pop` are called only by the owning worker; `steal` and
 /// `maybe_nonempty` by any thread.
 #pragma once
@@ -33,6 +37,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -55,6 +60,7 @@ class chase_lev_deque {
       : m_light_push(light_push) {
     m_rings.push_back(std::make_unique<ring>(initial_capacity));
     m_ring.store(m_rings.back().get(), std::memory_order_relaxed);
+    update_push_limit();
   }
   chase_lev_deque(const chase_lev_deque&) = delete;
   chase_lev_deque& operator=(const chase_lev_deque&) = delete;
@@ -87,14 +93,46 @@ class chase_lev_deque {
         return false;
       }
     }
-    r->put(b, item);
-    if (m_light_push) {
-      // Release: publishes the slot to thieves that acquire bottom.
-      m_bottom.store(b + 1, std::memory_order_release);
-    } else {
-      m_bottom.exchange(b + 1, std::memory_order_seq_cst);
-    }
+    publish(b, r, item);
     return true;
+  }
+
+  /// Owner: `try_push`, except that it also refuses while the deque looks to hold `soft_limit`
+  /// items or more by the last top we read (see `set_soft_limit`). One comparison covers both
+  /// limits, so the spawn path's check for a deep deque costs its push nothing.
+  [[nodiscard]] bool try_push_under_soft_limit(T item) noexcept {
+    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+    if (CORUN_UNLIKELY(b - m_top_seen >= m_push_limit)) {
+      return false;
+    }
+    publish(b, m_ring.load(std::memory_order_relaxed), item);
+    return true;
+  }
+
+  /// Owner: where `try_push_under_soft_limit` refuses; 0 means only when the ring is full.
+  void set_soft_limit(std::int64_t soft_limit) noexcept {
+    m_soft_limit = soft_limit > 0 ? soft_limit : std::numeric_limits<std::int64_t>::max();
+    update_push_limit();
+  }
+
+  /// Owner: true if the deque holds at least `n` items. It reads top afresh, then trusts that
+  /// reading for the next `stale_checks` calls: a spawn storm asks on every spawn, and reading
+  /// top each time would pull the line that thieves write on every steal. A stale top is too
+  /// low, so the answer may stay "deep" for those calls after thieves emptied the deque.
+  [[nodiscard]] bool holds_at_least(std::int64_t n) noexcept {
+    constexpr std::uint32_t stale_checks = 31;
+    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+    if (m_deep_credit > 0) {
+      --m_deep_credit;
+      return b - m_top_seen >= n;
+    }
+    // Acquire: as in `try_push` (the value also serves its full-ring check).
+    m_top_seen = m_top.load(std::memory_order_acquire);
+    if (b - m_top_seen >= n) {
+      m_deep_credit = stale_checks;
+      return true;
+    }
+    return false;
   }
 
   /// Owner: takes the most recently pushed item, or null. `no_thieves` (see "Solo pops") may
@@ -231,7 +269,24 @@ class chase_lev_deque {
     m_rings.push_back(std::move(bigger));
     // Release: thieves that load the new ring see the copied slots.
     m_ring.store(fresh, std::memory_order_release);
+    update_push_limit();
     return fresh;
+  }
+
+  /// Publishes `item` in slot `b` of `r`, which the caller checked is free.
+  void publish(std::int64_t b, ring* r, T item) noexcept {
+    r->put(b, item);
+    if (m_light_push) {
+      // Release: publishes the slot to thieves that acquire bottom.
+      m_bottom.store(b + 1, std::memory_order_release);
+    } else {
+      m_bottom.exchange(b + 1, std::memory_order_seq_cst);
+    }
+  }
+
+  void update_push_limit() noexcept {
+    const std::int64_t capacity = m_ring.load(std::memory_order_relaxed)->mask + 1;
+    m_push_limit = m_soft_limit < capacity ? m_soft_limit : capacity;
   }
 
   alignas(cache_line) Atomic<std::int64_t> m_top{0};
@@ -239,6 +294,12 @@ class chase_lev_deque {
   Atomic<ring*> m_ring{nullptr};
   /// Owner only: a value of top read earlier (a lower bound of it), see `try_push`.
   std::int64_t m_top_seen = 0;
+  /// Owner only: `set_soft_limit`'s value (the largest int64 for none), and the smaller of it and
+  /// the ring's capacity, which `try_push_under_soft_limit` compares with.
+  std::int64_t m_soft_limit = std::numeric_limits<std::int64_t>::max();
+  std::int64_t m_push_limit = 0;
+  /// Owner only: calls of `holds_at_least` left that trust `m_top_seen` without reading top.
+  std::uint32_t m_deep_credit = 0;
   std::vector<std::unique_ptr<ring>> m_rings;  // owner only: the current ring and retired ones
   const bool m_light_push;
 };

@@ -301,7 +301,7 @@ void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& par
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);
-  self.push(child);
+  self.push_spawned(child);
 }
 
 namespace {

@@ -27,6 +27,25 @@
 //  d. when a child of another parent completes (one parent at a time);
 //  e. the parent's own body, finishing on this worker, folds the count into its RMW.
 // A flush that brings the count to zero completes the parent right there.
+//
+// Work-first spawns. A spawn that finds `eager_spawn_threshold` tasks or more queued on its
+// worker runs the child at once, nested in `spawn`, instead of queuing it (`run_eagerly`). A
+// deque that deep means the other workers are not keeping up, so queuing one more only adds a
+// frame that waits, cold, for its turn: a storm of a million spawns from one task kept a
+// million frames alive, and each one missed the cache twice (when spawned, and when run). Run at
+// once, the child's frame is recycled while it is still in cache, and the spawner never gets
+// further than the threshold ahead of the work. The queue is deep enough that thieves still
+// find work. The check rides on the push's full-ring comparison (chase_lev_deque.hpp,
+// `try_push_under_soft_limit`), so a spawn that queues costs nothing more. Rules:
+//  a. only the free `spawn`, whose child belongs to the running task; the deferred completion
+//     count (above) is not flushed first: the child runs as part of the spawner's turn, so it
+//     delays a flush no more than the spawner's own code does (the worker loop, rule b, and
+//     the child's own completion, rule d, flush as usual);
+//  b. the child spends the spawner's transfer budget (it nests on the same stack), and a
+//     transfer it bounces is queued, as the worker loop that would take it is suspended under
+//     the spawner;
+//  c. at most `max_eager_depth` such runs nest (a child run at once spawns in turn); deeper
+//     spawns queue, so the stack stays bounded.
 #include "scheduler/worker.hpp"
 
 #include "memory/frame_pool.hpp"
@@ -39,6 +58,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cassert>
+#include <limits>
 #include <new>
 #include <string>
 
@@ -60,6 +81,15 @@ constexpr std::int64_t max_steal_batch = 31;
 constexpr std::uint32_t timer_check_interval = 8;
 /// Every how many picks the injection queue and the yielded tasks go first (a prime, as tokio).
 constexpr std::uint32_t fairness_interval = 61;
+
+/// Work-first spawns nest at most this deep on one stack (a child run by a spawn spawns, and so
+/// on); deeper spawns queue their child.
+constexpr std::uint32_t max_eager_depth = 8;
+
+std::int64_t eager_threshold_of(std::size_t option) noexcept {
+  constexpr auto largest = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(option, largest));
+}
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -85,8 +115,10 @@ worker::worker(runtime_core& core, std::size_t index)
       m_solo_pops(asymmetric_barrier::available()),
       m_deque(asymmetric_barrier::available()),
       m_fair_countdown(fairness_interval),
-      m_rng(0x9E3779B97F4A7C15ULL * (index + 1)) {
+      m_rng(0x9E3779B97F4A7C15ULL * (index + 1)),
+      m_eager_threshold(eager_threshold_of(core.options().eager_spawn_threshold)) {
   m_yielded.reserve(64);
+  m_deque.set_soft_limit(m_eager_threshold);
 }
 
 void worker::start() {
@@ -114,6 +146,34 @@ void worker::push_slow(task_node& node) noexcept {
 }
 
 void worker::wake_other(std::size_t sleeper) noexcept { m_core.wake(sleeper); }
+
+void worker::push_spawned_slow(task_node& child) noexcept {
+  if (m_eager_threshold != 0 && m_eager_depth < max_eager_depth &&
+      m_deque.holds_at_least(m_eager_threshold)) {
+    run_eagerly(child);
+    return;
+  }
+  push(child);
+}
+
+void worker::run_eagerly(task_node& child) noexcept {
+  thread_state& ts = tl_thread;
+  // Nothing is bounced while a task body runs: a bounce ends the body's resumption at once.
+  assert(ts.bounced == nullptr);
+  task_node* const spawner = ts.current;
+  // The child's transfers nest on the spawner's stack: they spend the spawner's budget.
+  const std::uint32_t transfers_left = ts.transfers_left;
+  ++m_eager_depth;
+  ts.current = &child;
+  child.m_resume.resume();
+  --m_eager_depth;
+  // A transfer bounced in the child cannot wait for the loop, which the spawner holds.
+  if (task_node* bounced = std::exchange(ts.bounced, nullptr); bounced != nullptr) {
+    push(*bounced);
+  }
+  ts.current = spawner;
+  ts.transfers_left = transfers_left;
+}
 
 void worker::push_yielded(task_node& node) { m_yielded.push_back(&node); }
 

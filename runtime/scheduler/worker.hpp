@@ -60,6 +60,19 @@ class worker {
       wake_other(sleeper);
     }
   }
+  /// Owner: makes a task just spawned as a child of the running task runnable, or runs it at
+  /// once (see "Work-first spawns" in worker.cpp). Inline: every spawn takes it.
+  void push_spawned(task_node& child) noexcept {
+    if (CORUN_UNLIKELY(!m_deque.try_push_under_soft_limit(&child))) {
+      push_spawned_slow(child);
+      return;
+    }
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // as in `push`
+    if (const std::size_t sleeper = m_idle.worker_to_wake();
+        CORUN_UNLIKELY(sleeper != idle::nobody)) {
+      wake_other(sleeper);
+    }
+  }
   /// Owner: queues `node` behind the other runnable work of this worker.
   void push_yielded(task_node& node);
   /// Owner: takes `node` if it is the most recently pushed task (for running a joined child
@@ -122,6 +135,11 @@ class worker {
   void run();
   /// `push` when the ring is full: grows it, or uses the overflow list.
   CORUN_NOINLINE void push_slow(task_node& node) noexcept;
+  /// `push_spawned` when the deque looks deep or full: runs the child, or pushes it.
+  CORUN_NOINLINE void push_spawned_slow(task_node& child) noexcept;
+  /// Runs `child`, just spawned by the running task, on this stack until it first suspends or
+  /// completes, then goes on with the spawner.
+  void run_eagerly(task_node& child) noexcept;
   /// Out of line: keeps the futex call (and the registers it needs) off the push path.
   CORUN_NOINLINE void wake_other(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* switch_deferred_parent(task_node& parent) noexcept;
@@ -192,6 +210,10 @@ class worker {
   std::uint32_t m_fair_countdown;
   std::uint64_t m_rng;
   bool m_searching = false;
+  /// Spawns run their child at once while this many tasks or more are queued here (0: never).
+  const std::int64_t m_eager_threshold;
+  /// Children being run by a work-first spawn on this stack, one inside the other.
+  std::uint32_t m_eager_depth = 0;
   /// Futex word: `unpark_mark` once a waker has ended (or will end) this worker's sleep,
   /// `kick_mark` when an earlier timer deadline was armed while it slept until a later one.
   static constexpr std::uint32_t unpark_mark = 1;

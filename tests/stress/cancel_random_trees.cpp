@@ -109,7 +109,11 @@ TEST_SUITE("stress") {
       count = 1;
     }
     watchdog dog("random cancellation trees", std::chrono::seconds(60));
-    corun::runtime rt(with_workers(4));
+    corun::runtime rt_default(with_workers(4));
+    // Odd seeds: nearly every spawn work-first (see task_random_trees.cpp).
+    corun::runtime_options eager = with_workers(4);
+    eager.eager_spawn_threshold = 1;
+    corun::runtime rt_eager(eager);
     int ended_value = 0;
     int ended_cancelled = 0;
     int ended_failed = 0;
@@ -120,6 +124,7 @@ TEST_SUITE("stress") {
       std::atomic<int> shielded_started{0};
       std::atomic<int> shielded_finished{0};
       context ctx{reg, shielded_started, shielded_finished};
+      corun::runtime& rt = seed % 2 == 1 ? rt_eager : rt_default;
       auto root = rt.spawn(node(seed * 0x9E3779B97F4A7C15ULL, 4, false, ctx));
       std::mt19937_64 rng(seed);
       const int cancels = static_cast<int>(rng() % 4);

@@ -66,6 +66,13 @@ TEST_SUITE("stress_fib") {
       corun::runtime rt(with_workers(workers));
       CHECK(rt.block_on(fib_spawn_both(n)) == expected);
       CHECK(rt.block_on(fib_spawn_one(n)) == expected);
+      // Work-first at every spawn that finds a task queued: children run inside `spawn`, nested
+      // up to the bound, while thieves take the queued ones.
+      corun::runtime_options eager = with_workers(workers);
+      eager.eager_spawn_threshold = 1;
+      corun::runtime rt_eager(eager);
+      CHECK(rt_eager.block_on(fib_spawn_both(n)) == expected);
+      CHECK(rt_eager.block_on(fib_spawn_one(n)) == expected);
     }
   }
 
@@ -75,10 +82,13 @@ TEST_SUITE("stress_fib") {
     const std::int64_t expected = serial_fib(n);
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
-      corun::runtime rt(with_workers(workers));
-      for (int repeat = 0; repeat < 3; ++repeat) {
+      corun::runtime_options options = with_workers(workers);
+      corun::runtime rt(options);
+      options.eager_spawn_threshold = 1;  // the detached children also run inside `spawn`
+      corun::runtime rt_eager(options);
+      for (int repeat = 0; repeat < 4; ++repeat) {
         std::atomic<std::int64_t> sum{0};
-        rt.block_on(fib_detached(n, sum));
+        (repeat % 2 == 0 ? rt : rt_eager).block_on(fib_detached(n, sum));
         CHECK(sum.load() == expected);
       }
     }

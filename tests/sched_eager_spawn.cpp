@@ -1,0 +1,234 @@
+/// \file
+/// Work-first spawns (`runtime_options::eager_spawn_threshold`): while its worker holds that many
+/// queued tasks, the free `spawn` runs the new child at once, on the spawner's stack, until it
+/// first suspends or completes. One worker makes the queue depth exact, so most cases use one.
+#include "support.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+using corun::task;
+using namespace corun_test;
+
+namespace {
+
+corun::runtime_options eager_options(std::size_t workers, std::size_t threshold) {
+  corun::runtime_options options = with_workers(workers);
+  options.eager_spawn_threshold = threshold;
+  return options;
+}
+
+task<int> mark_and_return(std::vector<char>& ran, std::size_t i) {
+  ran[i] = 1;
+  co_return static_cast<int>(i);
+}
+
+/// Spawns `count` children and records, for each, whether it had already run when `spawn`
+/// returned; then joins them all and checks their values.
+task<std::vector<char>> ran_before_spawn_returned(std::size_t count) {
+  std::vector<char> ran(count, 0);
+  std::vector<char> early(count, 0);
+  std::vector<corun::join_handle<int>> handles;
+  handles.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    handles.push_back(corun::spawn(mark_and_return(ran, i)));
+    early[i] = ran[i];
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    CHECK(co_await handles[i] == static_cast<int>(i));
+  }
+  co_return early;
+}
+
+task<int> wait_then_return(corun::async_event& go, int value) {
+  co_await go.wait();
+  co_return value;
+}
+
+task<int> throw_at_once(int id) {
+  throw test_error(id);
+  co_return 0;  // never reached: makes this a coroutine
+}
+
+task<void> nothing() { co_return; }
+
+/// A chain of `depth` tasks, each spawned (handle dropped) by the one before, behind one queued
+/// sibling so that every spawn in it finds a non-empty queue.
+task<void> spawn_chain(int depth, std::atomic<int>& reached) {
+  reached.fetch_add(1, std::memory_order_relaxed);
+  if (depth == 0) {
+    co_return;
+  }
+  static_cast<void>(corun::spawn(nothing()));
+  static_cast<void>(corun::spawn(spawn_chain(depth - 1, reached)));
+}
+
+task<std::int64_t> sum_of_ready_awaits(int count) {
+  std::int64_t sum = 0;
+  for (int i = 0; i < count; ++i) {
+    sum += co_await value_of(i % 3);
+  }
+  co_return sum;
+}
+
+task<void> bump(std::atomic<std::uint64_t>& counter) {
+  counter.fetch_add(1, std::memory_order_relaxed);
+  co_return;
+}
+
+/// Spawns `count` children with their handles dropped and returns the most frames it saw alive
+/// (above `baseline`) between spawns.
+task<std::int64_t> detached_storm(std::uint64_t count, std::atomic<std::uint64_t>& counter,
+                                  std::int64_t baseline) {
+  std::int64_t most = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    static_cast<void>(corun::spawn(bump(counter)));
+    if (i % 64 == 0) {
+      const std::int64_t alive = live_frames() - baseline;
+      most = alive > most ? alive : most;
+    }
+  }
+  co_return most;
+}
+
+}  // namespace
+
+TEST_SUITE("sched_eager_spawn") {
+  TEST_CASE("a spawn runs its child at once while the worker holds the threshold's tasks") {
+    constexpr std::size_t threshold = 16;
+    corun::runtime rt(eager_options(1, threshold));
+    const std::vector<char> early = rt.block_on(ran_before_spawn_returned(100));
+    for (std::size_t i = 0; i < early.size(); ++i) {
+      CAPTURE(i);
+      // Before spawn i, the single worker's queue holds the i children spawned so far.
+      CHECK((early[i] != 0) == (i >= threshold));
+    }
+  }
+
+  TEST_CASE("the default threshold queues the first thousand spawns, 0 queues every spawn") {
+    {
+      corun::runtime rt(with_workers(1));
+      CHECK(corun::runtime_options{}.eager_spawn_threshold == 1024);
+      const std::vector<char> early = rt.block_on(ran_before_spawn_returned(1100));
+      std::size_t first_early = early.size();
+      for (std::size_t i = 0; i < early.size() && first_early == early.size(); ++i) {
+        first_early = early[i] != 0 ? i : first_early;
+      }
+      CHECK(first_early == 1024);
+    }
+    {
+      corun::runtime rt(eager_options(1, 0));
+      const std::vector<char> early = rt.block_on(ran_before_spawn_returned(5000));
+      std::size_t count = 0;
+      for (const char e : early) {
+        count += e != 0 ? 1 : 0;
+      }
+      CHECK(count == 0);
+    }
+  }
+
+  TEST_CASE("a child run at spawn that suspends hands control back to its spawner") {
+    corun::runtime rt(eager_options(1, 1));
+    const int result = rt.block_on([]() -> task<int> {
+      corun::async_event go;
+      auto queued = corun::spawn(wait_then_return(go, 1));  // queued: the queue was empty
+      auto eager = corun::spawn(wait_then_return(go, 2));   // run at once, suspends on `go`
+      CHECK_FALSE(queued.done());
+      CHECK_FALSE(eager.done());
+      go.set();
+      co_return co_await queued + co_await eager;
+    }());
+    CHECK(result == 3);
+  }
+
+  TEST_CASE("a failure of a child run at spawn reaches its handle or, dropped, its spawner") {
+    corun::runtime rt(eager_options(1, 1));
+    const int caught = rt.block_on([]() -> task<int> {
+      auto queued = corun::spawn(nothing());
+      auto failing = corun::spawn(throw_at_once(7));
+      CHECK(failing.done());  // it ran to its end inside spawn
+      int id = -1;
+      try {
+        co_await failing;
+      } catch (const test_error& e) {
+        id = e.id();
+      }
+      co_await queued;
+      co_return id;
+    }());
+    CHECK(caught == 7);
+
+    bool failed_with_it = false;
+    try {
+      rt.block_on([]() -> task<void> {
+        static_cast<void>(corun::spawn(nothing()));
+        static_cast<void>(corun::spawn(throw_at_once(8)));  // fails us once we end
+        co_return;
+      }());
+    } catch (const test_error& e) {
+      failed_with_it = e.id() == 8;
+    }
+    CHECK(failed_with_it);
+  }
+
+  TEST_CASE("work-first spawns nest boundedly: a long chain of them does not grow the stack") {
+    // Every task of the chain spawns its successor with a non-empty queue, so with no bound each
+    // would run inside the previous one's spawn, 20,000 deep (far past the stack at -O0 under
+    // ASan); the bound queues the spawns past a few levels instead.
+    constexpr int depth = 20'000;
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      CAPTURE(workers);
+      corun::runtime rt(eager_options(workers, 1));
+      std::atomic<int> reached{0};
+      rt.block_on(spawn_chain(depth, reached));
+      CHECK(reached.load() == depth + 1);
+    }
+  }
+
+  TEST_CASE("a child run at spawn that runs a million ready awaits does not overflow the stack") {
+    // Its transfers bounce (the g++ -O0 and sanitizer case) while the spawner holds the worker
+    // loop: the bounced child must be queued, not lost.
+    corun::runtime rt(eager_options(1, 1));
+    const std::int64_t sum = rt.block_on([]() -> task<std::int64_t> {
+      auto queued = corun::spawn(sum_of_ready_awaits(10));
+      auto eager = corun::spawn(sum_of_ready_awaits(1'000'000));
+      co_return co_await queued + co_await eager;
+    }());
+    // i % 3 over 0..n-1: 10 gives 9; a million gives 333,333 * 3 + 0 = 999,999.
+    CHECK(sum == 9 + 999'999);
+  }
+
+  TEST_CASE("a spawn storm keeps at most about the threshold's frames alive") {
+    constexpr std::size_t threshold = 256;
+    const std::uint64_t count = scaled(200'000, 20'000);
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      CAPTURE(workers);
+      corun::runtime rt(eager_options(workers, threshold));
+      std::atomic<std::uint64_t> counter{0};
+      const std::int64_t baseline = live_frames();
+      const std::int64_t most = rt.block_on(detached_storm(count, counter, baseline));
+      CHECK(counter.load() == count);
+      // The storm's own frame, the queued children (the threshold, plus what a thief holds),
+      // and the child being spawned. Without work-first spawns this is `count`.
+      CHECK(most <= static_cast<std::int64_t>(2 * threshold + 64));
+    }
+  }
+
+  TEST_CASE("group and runtime spawns always queue") {
+    corun::runtime rt(eager_options(1, 1));
+    const std::size_t early = rt.block_on([]() -> task<std::size_t> {
+      std::vector<char> ran(50, 0);
+      std::size_t early_count = 0;
+      corun::task_group group;
+      for (std::size_t i = 0; i < ran.size(); ++i) {
+        static_cast<void>(group.spawn(mark_and_return(ran, i)));
+        early_count += ran[i] != 0 ? 1 : 0;
+      }
+      co_await group.join();
+      co_return early_count;
+    }());
+    CHECK(early == 0);
+  }
+}

@@ -298,6 +298,7 @@ void name_task(task_node& child, std::string name) { ensure_extras(child).name =
 void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
   init_spawned(child, frame, parent, *parent.m_rt,
                parent.m_epoch_seen.load(std::memory_order_relaxed), &parent);
+  child.m_parent_is_task = true;
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);
@@ -334,7 +335,7 @@ std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexc
   // Acquire: as in settle_outcome (a childless task has no adopted failures, but a name given
   // at spawn time lives in the extras).
   if (node.m_error || node.m_extras.load(std::memory_order_acquire) != nullptr ||
-      node.m_parent->kind() != scope_kind::task || self.tracker() != nullptr) {
+      !node.m_parent_is_task || self.tracker() != nullptr) {
     return {};
   }
   auto& parent = *static_cast<task_node*>(node.m_parent);
@@ -379,7 +380,7 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
     // Relaxed: read racily by dumps. Before the RMW: afterwards a child may complete us.
     node.m_wait.store(static_cast<std::uint8_t>(wait_kind::children), std::memory_order_relaxed);
   }
-  // Completions of our children deferred on this worker are folded in (worker.cpp, rule e).
+  // Completions of our children deferred on this worker are folded in (worker.cpp, rule d).
   const std::int64_t delta =
       node.m_spawned - task_node::pending_bias - current_worker().take_deferred(node);
   // acq_rel: release publishes the body's writes to whichever child completes last (it then

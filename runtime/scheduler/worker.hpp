@@ -91,14 +91,14 @@ class worker {
   void kick() noexcept;
 
   /// Owner: `child`, a child of the task `parent`, completed on this worker and did not count
-  /// itself off `parent` (see "Deferred completion counts" in worker.cpp). Returns `parent` if
-  /// it must be completed next, else null.
+  /// itself off `parent` (see "Deferred completion counts" in worker.cpp). Returns the task to
+  /// complete next, the previously deferred parent if switching flushed its last count, or null.
   [[nodiscard]] task_node* child_completed(task_node& parent) noexcept {
     if (CORUN_UNLIKELY(m_deferred_parent != &parent)) {
       return switch_deferred_parent(parent);
     }
     ++m_deferred_count;
-    return last_deferred(parent);
+    return nullptr;
   }
   /// Owner: the number of completions of children of `parent` deferred on this worker, which
   /// the caller now takes over (used by `finish_spawned` to fold them into its own RMW).
@@ -143,16 +143,6 @@ class worker {
   /// Out of line: keeps the futex call (and the registers it needs) off the push path.
   CORUN_NOINLINE void wake_other(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* switch_deferred_parent(task_node& parent) noexcept;
-  [[nodiscard]] task_node* last_deferred(const task_node& parent) noexcept {
-    // Relaxed: only a hint. The bias keeps the count far above ours while the body runs; once
-    // it has finished, a count this low means ours may be the last decrements (rule c). The
-    // count only goes down, so a stale value is too high, never too low: at worst we defer the
-    // last decrement, and the next rule a or b flush completes the parent.
-    if (CORUN_LIKELY(parent.m_pending.load(std::memory_order_relaxed) > m_deferred_count)) {
-      return nullptr;
-    }
-    return take_deferred_completion();
-  }
   [[nodiscard]] task_node* next_task();
   [[nodiscard]] task_node* pop_yielded() noexcept;
   [[nodiscard]] task_node* search();

@@ -325,6 +325,9 @@ class task_node : public scope_node {
   /// (`m_holds_parent_ref`) until its last reference goes.
   bool m_holds_root = false;
   bool m_holds_parent_ref = false;
+  /// Set by `spawn_child`: the parent is a task. Read at completion in place of the parent's
+  /// kind, whose line the spawner writes on every spawn (`m_spawned`).
+  bool m_parent_is_task = false;
 
  protected:
   ~task_node() {

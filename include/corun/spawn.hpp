@@ -31,9 +31,10 @@ namespace detail {
 /// without being awaited, the current task is cancelled and fails with that error.
 ///
 /// Work-first: while this worker already holds `runtime_options::eager_spawn_threshold` queued
-/// tasks (1024 by default), the child is not queued but runs at once, on this thread, until it
+/// tasks (16 by default), the child is not queued but runs at once, on this thread, until it
 /// first suspends or completes; then `spawn` returns. A spawn storm thus keeps a bounded number
-/// of frames alive. Do not hold a lock across `spawn` that the child may take.
+/// of frames alive. So the child must not block its thread on something the spawner does after
+/// `spawn` (a `std::mutex` the spawner holds, a flag it sets later); awaiting is fine.
 template <class T>
 join_handle<T> spawn(task<T> t, spawn_options options) {
   detail::task_node& parent = detail::current_task_for("corun::spawn");

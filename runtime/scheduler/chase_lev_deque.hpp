@@ -116,9 +116,10 @@ class chase_lev_deque {
   }
 
   /// Owner: true if the deque holds at least `n` items. It reads top afresh, then trusts that
-  /// reading for the next `stale_checks` calls: a spawn storm asks on every spawn, and reading
-  /// top each time would pull the line that thieves write on every steal. A stale top is too
-  /// low, so the answer may stay "deep" for those calls after thieves emptied the deque.
+  /// reading for the next `stale_checks` calls until `forget_depth`: a spawn storm asks on
+  /// every spawn, and reading top each time would pull the line that thieves write on every
+  /// steal. A stale top is too low, so the answer may stay "deep" for those calls after
+  /// thieves emptied the deque.
   [[nodiscard]] bool holds_at_least(std::int64_t n) noexcept {
     constexpr std::uint32_t stale_checks = 31;
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
@@ -134,6 +135,8 @@ class chase_lev_deque {
     }
     return false;
   }
+  /// Owner: the next `holds_at_least` reads top afresh.
+  void forget_depth() noexcept { m_deep_credit = 0; }
 
   /// Owner: takes the most recently pushed item, or null. `no_thieves` (see "Solo pops") may
   /// spare the locked exchange.

@@ -221,6 +221,10 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
     std::uint32_t prev = node->m_state.load(std::memory_order_acquire);
     if (prev == task_node::one_ref) {
       // Alone: nothing to publish.
+    } else if (prev == 2 * task_node::one_ref && node == self.eager_child()) {
+      // The body's reference and the handle of a work-first spawn that has not returned: as in
+      // `try_complete_simple`, nobody else can change the word.
+      node->m_state.store(task_node::one_ref | task_node::done_bit, std::memory_order_release);
     } else if (prev == inline_joined) {
       node->m_state.store(inline_joined - task_node::one_ref + task_node::done_bit,
                           std::memory_order_release);
@@ -349,6 +353,13 @@ std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexc
     // Alone: every handle was dropped.
     worker_counters::bump(self.counters.completed);
     dispose(node);
+  } else if (state == 2 * task_node::one_ref && &node == self.eager_child()) {
+    // Run by a work-first spawn that has not returned: its handle is not out yet, so the body
+    // and that handle hold the only references, and nobody else can change the word (a change
+    // needs a reference, or a registered joiner, which needs the handle). Release: as below,
+    // for a handle later moved to another thread.
+    node.m_state.store(task_node::one_ref | task_node::done_bit, std::memory_order_release);
+    worker_counters::bump(self.counters.completed);
   } else if (state == 2 * task_node::one_ref &&
              node.m_state.compare_exchange_strong(state, task_node::one_ref | task_node::done_bit,
                                                   std::memory_order_acq_rel,
@@ -375,14 +386,19 @@ std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
     }
     return complete(&node);
   }
+  // Completions of our children deferred on this worker are folded in (worker.cpp, rule d).
+  const std::int64_t deferred = current_worker().take_deferred(node);
+  if (deferred == node.m_spawned) {
+    // Every child completed on this thread and was counted here, none on `m_pending`, and
+    // none is left to: nobody else touches it, so no RMW (our own children's writes are ours).
+    return complete(&node);
+  }
   leave_stack(node);  // our joiner may wait long for our children now
   if (CORUN_UNLIKELY(node.m_rt->tracker() != nullptr)) {
     // Relaxed: read racily by dumps. Before the RMW: afterwards a child may complete us.
     node.m_wait.store(static_cast<std::uint8_t>(wait_kind::children), std::memory_order_relaxed);
   }
-  // Completions of our children deferred on this worker are folded in (worker.cpp, rule d).
-  const std::int64_t delta =
-      node.m_spawned - task_node::pending_bias - current_worker().take_deferred(node);
+  const std::int64_t delta = node.m_spawned - task_node::pending_bias - deferred;
   // acq_rel: release publishes the body's writes to whichever child completes last (it then
   // runs `complete`); acquire makes the children's writes visible if we are last.
   if (node.m_pending.fetch_add(delta, std::memory_order_acq_rel) + delta != 0) {

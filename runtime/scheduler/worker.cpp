@@ -33,13 +33,16 @@
 // spawn storm, dropping it took the median from 103 to 68 ns per task (25 runs each).
 //
 // Work-first spawns. A spawn that finds `eager_spawn_threshold` tasks or more queued on its
-// worker runs the child at once, nested in `spawn`, instead of queuing it (`run_eagerly`). A
-// deque that deep means the other workers are not keeping up, so queuing one more only adds a
-// frame that waits, cold, for its turn: a storm of a million spawns from one task kept a
-// million frames alive, and each one missed the cache twice (when spawned, and when run). Run at
-// once, the child's frame is recycled while it is still in cache, and the spawner never gets
-// further than the threshold ahead of the work. The queue is deep enough that thieves still
-// find work. The check rides on the push's full-ring comparison (chase_lev_deque.hpp,
+// worker runs the child at once, nested in `spawn`, instead of queuing it (`run_eagerly`), as
+// Cilk runs every spawned child. The queued tasks are the parallel slack idle workers steal;
+// one more in the queue adds nothing to it, and costs a push, a pop and, when its handle is
+// awaited before it ran, a suspension of the joiner. Run at once, the child is done before its
+// handle exists, so the join is a load; a child with neither a handle out nor children
+// publishes DONE with a plain store (task_lifecycle.cpp). A storm of a million spawns from
+// one task kept a million frames alive and missed the cache on each twice (when spawned and
+// when run); now the spawner never gets further than the threshold ahead of the work. 16 was
+// the best of 2 to 1024 (the fanout of skynet is 10, and fib's queue rarely reaches it).
+// The check rides on the push's full-ring comparison (chase_lev_deque.hpp,
 // `try_push_under_soft_limit`), so a spawn that queues costs nothing more. Rules:
 //  a. only the free `spawn`, whose child belongs to the running task; the deferred completion
 //     count (above) is not flushed first: the child runs as part of the spawner's turn, so it
@@ -168,8 +171,10 @@ void worker::run_eagerly(task_node& child) noexcept {
   // The child's transfers nest on the spawner's stack: they spend the spawner's budget.
   const std::uint32_t transfers_left = ts.transfers_left;
   ++m_eager_depth;
+  task_node* const outer_child = std::exchange(m_eager_child, &child);
   ts.current = &child;
   child.m_resume.resume();
+  m_eager_child = outer_child;
   --m_eager_depth;
   // A transfer bounced in the child cannot wait for the loop, which the spawner holds.
   if (task_node* bounced = std::exchange(ts.bounced, nullptr); bounced != nullptr) {
@@ -454,6 +459,10 @@ void worker::flush_deferred() noexcept {
 }
 
 void worker::execute(task_node& node) noexcept {
+  // A depth seen deep in an earlier task's turn is not trusted in this one: thieves may have
+  // emptied the deque since, and a child run at once that blocks its thread until this task
+  // goes on would then deadlock a queue that was never deep (stress/sched_park_storm.cpp).
+  m_deque.forget_depth();
   tl_thread.current = &node;
   run_from(node.m_resume);
 }

@@ -125,6 +125,10 @@ class worker {
     return m_deferred_parent != nullptr && next.m_parent != m_deferred_parent;
   }
 
+  /// Owner: the child a work-first spawn is running (`run_eagerly`), whose `spawn` has not
+  /// returned yet, so its handle is not out; or null.
+  [[nodiscard]] const task_node* eager_child() const noexcept { return m_eager_child; }
+
   [[nodiscard]] runtime_core& core() const noexcept { return m_core; }
   /// The runtime's live-task registry, or null (a copy: one load less on the join path).
   [[nodiscard]] task_tracker* tracker() const noexcept { return m_tracker; }
@@ -204,6 +208,7 @@ class worker {
   const std::int64_t m_eager_threshold;
   /// Children being run by a work-first spawn on this stack, one inside the other.
   std::uint32_t m_eager_depth = 0;
+  task_node* m_eager_child = nullptr;
   /// Futex word: `unpark_mark` once a waker has ended (or will end) this worker's sleep,
   /// `kick_mark` when an earlier timer deadline was armed while it slept until a later one.
   static constexpr std::uint32_t unpark_mark = 1;

@@ -36,9 +36,9 @@
 // worker runs the child at once, nested in `spawn`, instead of queuing it (`run_eagerly`), as
 // Cilk runs every spawned child. The queued tasks are the parallel slack idle workers steal;
 // one more in the queue adds nothing to it, and costs a push, a pop and, when its handle is
-// awaited before it ran, a suspension of the joiner. Run at once, the child is done before its
-// handle exists, so the join is a load; a child with neither a handle out nor children
-// publishes DONE with a plain store (task_lifecycle.cpp). A storm of a million spawns from
+// awaited before it ran, a suspension of the joiner. Run at once, the child is usually done
+// before its handle exists, so the join is a load, and it publishes DONE with a plain store, as
+// nobody else holds a reference yet (task_lifecycle.cpp). A storm of a million spawns from
 // one task kept a million frames alive and missed the cache on each twice (when spawned and
 // when run); now the spawner never gets further than the threshold ahead of the work. 16 was
 // the best of 2 to 1024 (the fanout of skynet is 10, and fib's queue rarely reaches it).

@@ -52,13 +52,7 @@ class worker {
       push_slow(node);
       return;
     }
-    // With the light push, only the compiler must keep the idle-state load after the store; the
-    // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (const std::size_t sleeper = m_idle.worker_to_wake();
-        CORUN_UNLIKELY(sleeper != idle::nobody)) {
-      wake_other(sleeper);
-    }
+    wake_one_if_needed();
   }
   /// Owner: makes a task just spawned as a child of the running task runnable, or runs it at
   /// once (see "Work-first spawns" in worker.cpp). Inline: every spawn takes it.
@@ -67,11 +61,7 @@ class worker {
       push_spawned_slow(child);
       return;
     }
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // as in `push`
-    if (const std::size_t sleeper = m_idle.worker_to_wake();
-        CORUN_UNLIKELY(sleeper != idle::nobody)) {
-      wake_other(sleeper);
-    }
+    wake_one_if_needed();
   }
   /// Owner: queues `node` behind the other runnable work of this worker.
   void push_yielded(task_node& node);
@@ -144,6 +134,16 @@ class worker {
   /// Runs `child`, just spawned by the running task, on this stack until it first suspends or
   /// completes, then goes on with the spawner.
   void run_eagerly(task_node& child) noexcept;
+  /// After a push to the deque: wakes a parked worker if nobody is searching (idle.hpp).
+  void wake_one_if_needed() noexcept {
+    // With the light push, only the compiler must keep the idle-state load after the store; the
+    // parking side supplies the hardware barrier (asymmetric_barrier.hpp).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (const std::size_t sleeper = m_idle.worker_to_wake();
+        CORUN_UNLIKELY(sleeper != idle::nobody)) {
+      wake_other(sleeper);
+    }
+  }
   /// Out of line: keeps the futex call (and the registers it needs) off the push path.
   CORUN_NOINLINE void wake_other(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* switch_deferred_parent(task_node& parent) noexcept;

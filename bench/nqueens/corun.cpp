@@ -16,23 +16,35 @@
 namespace bench::nqueens {
 namespace {
 
+using children = std::array<corun::join_handle<long>, max_n>;
+
+corun::task<long> nqueens(int n, int row, board queens);
+
+// The column loop is a plain function, as the oneTBB version's is, not part of the coroutine:
+// g++ keeps every local of a coroutine in its frame, and the loop's counters were loads and
+// stores there. The handles are packed in spawn order, so the joins test no empty slots (which
+// safe columns are empty changes from task to task, so that test mispredicted often).
+std::size_t spawn_safe_columns(int n, int row, board& queens, children& handles) {
+  std::size_t spawned = 0;
+  for (int column = 0; column < n; ++column) {
+    queens[static_cast<std::size_t>(row)] = static_cast<std::uint8_t>(column);
+    if (safe(queens, row)) {
+      handles[spawned++] = corun::spawn(nqueens(n, row + 1, queens));
+    }
+  }
+  return spawned;
+}
+
 // `queens` is taken by value: each task owns its board in its frame.
 corun::task<long> nqueens(int n, int row, board queens) {
   if (row == n) {
     co_return 1;
   }
-  std::array<corun::join_handle<long>, max_n> children;
-  for (int column = 0; column < n; ++column) {
-    queens[static_cast<std::size_t>(row)] = static_cast<std::uint8_t>(column);
-    if (safe(queens, row)) {
-      children[static_cast<std::size_t>(column)] = corun::spawn(nqueens(n, row + 1, queens));
-    }
-  }
+  children handles;
+  const std::size_t spawned = spawn_safe_columns(n, row, queens, handles);
   long found = 0;
-  for (corun::join_handle<long>& child : children) {
-    if (child.valid()) {
-      found += co_await child;
-    }
+  for (std::size_t child = 0; child < spawned; ++child) {
+    found += co_await handles[child];
   }
   co_return found;
 }

@@ -55,6 +55,10 @@ inline void serial_only(benchmark::internal::Benchmark* family) {
   family->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
+/// A corun variant that runs at one worker only: `<workload>/corun_awaited`, which awaits every
+/// child at once and so schedules nothing another worker could take.
+inline void one_worker(benchmark::internal::Benchmark* family) { serial_only(family); }
+
 /// The worker count a benchmark was registered with.
 [[nodiscard]] inline std::size_t threads(const benchmark::State& state) {
   return static_cast<std::size_t>(state.range(0));

@@ -2,6 +2,8 @@
 /// fib on corun: spawn fib(n - 1), await fib(n - 2) inline, then await the spawned half.
 /// `fib/corun_nopool` runs the same code with `recycle_frames = false`, so every coroutine frame
 /// is a plain `::operator new`: the difference is what the frame pool buys.
+/// `fib/corun_awaited` awaits both halves at once instead: what the coroutines cost without the
+/// scheduler.
 /// `fib/corun_cancel_churn` runs it while another thread cancels an unrelated cancel_source
 /// every 20 us: each request moves the global cancel epoch, so every fib task then walks its
 /// scope chain once more. Against `fib/corun` it is the price of cancel requests elsewhere.
@@ -32,6 +34,24 @@ void run(benchmark::State& state, bool recycle_frames) {
   measure(state, [&] { return check(state, rt.block_on(fib(n)), reference(n)); });
   report_tasks(state, static_cast<double>(tasks(n)));
   report_corun_stats(state, before, rt.stats());
+}
+
+// The same recursion with both halves awaited at once instead of one spawned: a coroutine frame
+// per call, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
+// what the coroutines cost on their own, the floor under `fib/corun` at one worker.
+corun::task<long> fib_awaited(int n) {
+  if (n < 2) {
+    co_return n;
+  }
+  const long a = co_await fib_awaited(n - 1);
+  co_return a + co_await fib_awaited(n - 2);
+}
+
+void run_awaited(benchmark::State& state) {
+  const int n = size();
+  corun::runtime rt(corun_options(state));
+  measure(state, [&] { return check(state, rt.block_on(fib_awaited(n)), reference(n)); });
+  report_tasks(state, static_cast<double>(tasks(n)));
 }
 
 void run_with_cancel_churn(benchmark::State& state) {
@@ -68,5 +88,6 @@ BENCHMARK(run_without_check)->Name("fib/corun_no_cancel_check")->Apply(per_threa
 #endif
 BENCHMARK(run_with_cancel_churn)->Name("fib/corun_cancel_churn")->Apply(per_thread_count);
 BENCHMARK_CAPTURE(run, nopool, false)->Name("fib/corun_nopool")->Apply(per_thread_count);
+BENCHMARK(run_awaited)->Name("fib/corun_awaited")->Apply(one_worker);
 
 }  // namespace bench::fib

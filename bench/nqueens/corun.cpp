@@ -1,5 +1,7 @@
 /// \file
 /// nqueens on corun: a task per safe column, awaited through the kept join handles.
+/// `nqueens/corun_awaited` awaits each child at once instead, which is what the coroutines cost
+/// without the scheduler.
 
 #include "corun/corun.hpp"
 
@@ -49,6 +51,32 @@ corun::task<long> nqueens(int n, int row, board queens) {
   co_return found;
 }
 
+// The same tree with every child awaited at once instead of spawned: a coroutine frame per
+// node, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
+// what the coroutines cost on their own, the floor under `nqueens/corun` at one worker.
+corun::task<long> nqueens_awaited(int n, int row, board queens) {
+  if (row == n) {
+    co_return 1;
+  }
+  long found = 0;
+  for (int column = 0; column < n; ++column) {
+    queens[static_cast<std::size_t>(row)] = static_cast<std::uint8_t>(column);
+    if (safe(queens, row)) {
+      found += co_await nqueens_awaited(n, row + 1, queens);
+    }
+  }
+  co_return found;
+}
+
+void run_awaited(benchmark::State& state) {
+  const int n = size();
+  const long expected = solutions[static_cast<std::size_t>(n)];
+  corun::runtime rt(corun_options(state));
+  measure(state,
+          [&] { return check(state, rt.block_on(nqueens_awaited(n, 0, board{})), expected); });
+  report_tasks(state, static_cast<double>(tasks(n)));
+}
+
 void run(benchmark::State& state) {
   const int n = size();
   const long expected = solutions[static_cast<std::size_t>(n)];
@@ -62,5 +90,6 @@ void run(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(run)->Name("nqueens/corun")->Apply(per_thread_count);
+BENCHMARK(run_awaited)->Name("nqueens/corun_awaited")->Apply(one_worker);
 
 }  // namespace bench::nqueens

@@ -1,7 +1,8 @@
 /// \file
 /// skynet on corun: every inner node spawns its ten children, keeps the join handles and awaits
 /// them in order (cheaper than `when_all`, which builds a group and vectors).
-/// `skynet/corun_nopool` runs the same code with `recycle_frames = false`.
+/// `skynet/corun_nopool` runs the same code with `recycle_frames = false`; `skynet/corun_awaited`
+/// awaits each child at once instead, which is what the coroutines cost without the scheduler.
 
 #include "corun/corun.hpp"
 
@@ -33,6 +34,30 @@ corun::task<long> skynet(long first, long count) {
   co_return sum;
 }
 
+// The same tree with every child awaited at once instead of spawned: a coroutine frame per
+// node, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
+// what the coroutines cost on their own, the floor under `skynet/corun` at one worker.
+corun::task<long> skynet_awaited(long first, long count) {
+  if (count == 1) {
+    co_return first;
+  }
+  const long child = count / fanout;
+  long sum = 0;
+  for (std::size_t i = 0; i < fanout; ++i) {
+    sum += co_await skynet_awaited(first + static_cast<long>(i) * child, child);
+  }
+  co_return sum;
+}
+
+void run_awaited(benchmark::State& state) {
+  const int tree_depth = depth();
+  corun::runtime rt(corun_options(state));
+  measure(state, [&] {
+    return check(state, rt.block_on(skynet_awaited(0, leaves(tree_depth))), reference(tree_depth));
+  });
+  report_tasks(state, static_cast<double>(tasks(tree_depth)));
+}
+
 void run(benchmark::State& state, bool recycle_frames) {
   const int tree_depth = depth();
   corun::runtime rt(corun_options(state, recycle_frames));
@@ -48,5 +73,6 @@ void run(benchmark::State& state, bool recycle_frames) {
 
 BENCHMARK_CAPTURE(run, pool, true)->Name("skynet/corun")->Apply(per_thread_count);
 BENCHMARK_CAPTURE(run, nopool, false)->Name("skynet/corun_nopool")->Apply(per_thread_count);
+BENCHMARK(run_awaited)->Name("skynet/corun_awaited")->Apply(one_worker);
 
 }  // namespace bench::skynet

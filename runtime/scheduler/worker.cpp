@@ -33,7 +33,7 @@
 // spawn storm, dropping it took the median from 103 to 68 ns per task (25 runs each).
 //
 // Work-first spawns. A spawn that finds `eager_spawn_threshold` tasks or more queued on its
-// worker runs the child at once, nested in `spawn`, instead of queuing it (`run_eagerly`), as
+// worker runs the child at once, nested in `spawn`, instead of queuing it (`push_spawned_slow`), as
 // Cilk runs every spawned child. The queued tasks are the parallel slack idle workers steal;
 // one more in the queue adds nothing to it, and costs a push, a pop and, when its handle is
 // awaited before it ran, a suspension of the joiner. Run at once, the child is usually done
@@ -155,15 +155,13 @@ void worker::push_slow(task_node& node) noexcept {
 void worker::wake_other(std::size_t sleeper) noexcept { m_core.wake(sleeper); }
 
 void worker::push_spawned_slow(task_node& child) noexcept {
-  if (m_eager_threshold != 0 && m_eager_depth < max_eager_depth &&
-      m_deque.holds_at_least(m_eager_threshold)) {
-    run_eagerly(child);
+  if (m_eager_threshold == 0 || m_eager_depth >= max_eager_depth ||
+      !m_deque.holds_at_least(m_eager_threshold)) {
+    push(child);
     return;
   }
-  push(child);
-}
-
-void worker::run_eagerly(task_node& child) noexcept {
+  // Runs the child here, on this stack, until it first suspends or completes (one function
+  // with the decision: a call and a frame less on every work-first spawn).
   thread_state& ts = tl_thread;
   // Nothing is bounced while a task body runs: a bounce ends the body's resumption at once.
   assert(ts.bounced == nullptr);

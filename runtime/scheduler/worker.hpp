@@ -115,7 +115,7 @@ class worker {
     return m_deferred_parent != nullptr && next.m_parent != m_deferred_parent;
   }
 
-  /// Owner: the child a work-first spawn is running (`run_eagerly`), whose `spawn` has not
+  /// Owner: the child a work-first spawn is running (`push_spawned_slow`), whose `spawn` has not
   /// returned yet, so its handle is not out; or null.
   [[nodiscard]] const task_node* eager_child() const noexcept { return m_eager_child; }
 
@@ -129,11 +129,9 @@ class worker {
   void run();
   /// `push` when the ring is full: grows it, or uses the overflow list.
   CORUN_NOINLINE void push_slow(task_node& node) noexcept;
-  /// `push_spawned` when the deque looks deep or full: runs the child, or pushes it.
+  /// `push_spawned` when the deque looks deep or full: runs `child`, just spawned by the running
+  /// task, on this stack until it first suspends or completes (a work-first spawn), or pushes it.
   CORUN_NOINLINE void push_spawned_slow(task_node& child) noexcept;
-  /// Runs `child`, just spawned by the running task, on this stack until it first suspends or
-  /// completes, then goes on with the spawner.
-  void run_eagerly(task_node& child) noexcept;
   /// After a push to the deque: wakes a parked worker if nobody is searching (idle.hpp).
   void wake_one_if_needed() noexcept {
     // With the light push, only the compiler must keep the idle-state load after the store; the

@@ -282,13 +282,7 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept {
   assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
-  child.m_resume = frame;
-  child.m_parent = &parent;
-  child.m_rt = &rt;
-  child.m_state.store(2 * task_node::one_ref, std::memory_order_relaxed);
-  child.m_pending.store(task_node::pending_bias, std::memory_order_relaxed);
-  // The parent chain was uncancelled at this epoch, and the child's own scope is new.
-  child.m_epoch_seen.store(epoch_seen, std::memory_order_relaxed);
+  child.begin_spawned(frame, parent, parent.kind() == scope_kind::task, rt, epoch_seen);
   if (task_tracker* tracker = rt.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
     tracker->track(child);
   }
@@ -302,7 +296,6 @@ void name_task(task_node& child, std::string name) { ensure_extras(child).name =
 void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
   init_spawned(child, frame, parent, *parent.m_rt,
                parent.m_epoch_seen.load(std::memory_order_relaxed), &parent);
-  child.m_parent_is_task = true;
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);

@@ -107,16 +107,16 @@ TEST_SUITE("sched_eager_spawn") {
     }
   }
 
-  TEST_CASE("the default threshold queues the first 16 spawns, 0 queues every spawn") {
+  TEST_CASE("the default threshold queues the first 12 spawns, 0 queues every spawn") {
     {
       corun::runtime rt(with_workers(1));
-      CHECK(corun::runtime_options{}.eager_spawn_threshold == 16);
+      CHECK(corun::runtime_options{}.eager_spawn_threshold == 12);
       const std::vector<char> early = rt.block_on(ran_before_spawn_returned(1100));
       std::size_t first_early = early.size();
       for (std::size_t i = 0; i < early.size() && first_early == early.size(); ++i) {
         first_early = early[i] != 0 ? i : first_early;
       }
-      CHECK(first_early == 16);
+      CHECK(first_early == 12);
     }
     {
       corun::runtime rt(eager_options(1, 0));

@@ -1,7 +1,7 @@
 /// \file
 /// Spawn storm on corun: the root spawns every child and drops its handle; structured
 /// concurrency keeps the root from completing (and `block_on` from returning) before all
-/// children have. Once 16 children wait on the root's worker, further spawns run their child
+/// children have. Once 12 children wait on the root's worker, further spawns run their child
 /// at once (work-first spawns, `runtime_options::eager_spawn_threshold`); `storm/corun_queued`
 /// switches that off and queues all one million.
 

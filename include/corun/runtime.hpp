@@ -64,7 +64,7 @@ struct runtime_options {
   /// past the `spawn`: a spawner must not hold a lock the child may take (a `std::mutex` would
   /// deadlock; an `async_mutex` only makes the child wait), and a child that spins or blocks on
   /// a flag the spawner sets later never returns (a child that `co_await`s it is fine).
-  std::size_t eager_spawn_threshold = 16;
+  std::size_t eager_spawn_threshold = 12;
   /// Run the runtime's clock in virtual time (for tests): it starts at the real time and moves
   /// only by `runtime::advance`, or by a jump: when every worker is idle (no task running or
   /// queued anywhere) and timers are pending, it jumps to the earliest deadline and fires what

@@ -345,6 +345,46 @@ TEST_SUITE("lifecycle_run_until_signal") {
   }
 
   TEST_CASE(
+      "a signal that only a parked worker can take (the caller and the watcher block it) "
+      "still cancels the task") {
+    for (const std::size_t workers : sweep) {
+      CAPTURE(workers);
+      child_process child([workers](int fd) {
+        int code = exit_other;
+        {
+          corun::runtime rt(with_workers(workers));
+          // The workers exist and took this thread's mask; blocking SIGINT here also blocks it
+          // in the watcher thread run_until_signal starts, so the kernel can only hand it to a
+          // worker, which sleeps in a futex (the serving task is suspended).
+          sigset_t only_int;
+          sigemptyset(&only_int);
+          sigaddset(&only_int, SIGINT);
+          if (pthread_sigmask(SIG_BLOCK, &only_int, nullptr) != 0) {
+            return exit_other;
+          }
+          try {
+            static_cast<void>(corun::run_until_signal(
+                rt, serve(fd, "SIGINT", after_cancel::rethrow), {SIGINT}, 1h));
+            code = exit_other;
+          } catch (const corun::task_cancelled& e) {
+            code = contains(e.what(), "cancelled by a signal: SIGINT") ? exit_cancelled
+                                                                       : exit_bad_what;
+          } catch (...) {
+            code = exit_other;
+          }
+        }
+        report(fd, is_default(SIGINT) ? restored : not_restored);
+        return code;
+      });
+      REQUIRE(child.wait_for(started));
+      child.send(SIGINT);
+      const int status = child.wait_exit();
+      CHECK(child.seen() == "SOCD");
+      CHECK(exited_with(status, exit_cancelled));
+    }
+  }
+
+  TEST_CASE(
       "SIGTERM cancels the task the same way; a task that catches it and returns a value "
       "makes run_until_signal return that value") {
     child_process child([](int fd) {

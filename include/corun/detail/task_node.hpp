@@ -102,10 +102,9 @@ class scope_node {
  public:
   scope_node(scope_kind kind, scope_node* parent, const scope_ops& ops) noexcept
       : m_ops(&ops), m_parent(parent), m_kind(kind) {}
-  /// For a task's node: `m_ops`, `m_parent` and `m_kind` stay unset until it is spawned
+  /// For a task's node: `m_ops` and `m_parent` stay unset until it is spawned
   /// (`task_node::begin_spawned`), as a task that is only awaited never uses them.
-  struct unlinked_t {};
-  explicit scope_node(unlinked_t /*unused*/) noexcept {}
+  explicit scope_node(scope_kind kind) noexcept : m_kind(kind) {}
   scope_node(const scope_node&) = delete;
   scope_node& operator=(const scope_node&) = delete;
 
@@ -261,7 +260,7 @@ class task_node : public scope_node {
   static constexpr std::int64_t pending_bias = std::int64_t{1} << 48;
 
   /// Leaves the [spawn] fields below unset (see there).
-  task_node() noexcept : scope_node(unlinked_t{}) {}
+  task_node() noexcept : scope_node(scope_kind::task) {}
 
   [[nodiscard]] bool done() const noexcept {
     // Acquire: a reader that sees DONE also sees the outcome and the result.
@@ -288,22 +287,23 @@ class task_node : public scope_node {
   // reuses a non-POD base's tail padding), the one-byte flags share the last word. Every frame
   // carries a node, so each word saved is a word less to allocate, zero and move on a steal.
   //
-  // Set when spawned: the fields marked [spawn] (and the scope part's `m_ops`, `m_parent`,
-  // `m_kind`) are left unset by the constructor and set by `begin_spawned`, as a task that is
+  // Set when spawned: the fields marked [spawn] (and the scope part's `m_ops` and `m_parent`)
+  // are left unset by the constructor and set by `begin_spawned`, as a task that is
   // only awaited never reads them; a spawn then writes each once, not twice. Those marked
   // [unset] are never set in advance: whoever uses them writes them first. The fields of a type
   // with a constructor sit alone in an anonymous union, whose members a constructor leaves
   // alone. The rest are read before a spawn or by the destructor (marked [always]). Awaited
   // frames set 15 words fewer (callgrind, one worker: fib_awaited -4.8% of all instructions).
-  /// [spawn] Written by the completing thread before DONE is published.
-  task_outcome m_outcome;
-  /// [spawn] The body ended with exactly `corun::cancelled` (classified without a rethrow).
-  /// Written by `unhandled_exception` after the spawn, read only by the completion.
-  bool m_threw_cancelled;
-  /// [spawn] See the layout above.
-  union {
-    std::atomic<std::uint32_t> m_state;
-  };
+  // [always] `m_outcome` and `m_state`: a task group's registry reads them (`done()`,
+  // `outcome()`, in its sweep and `size()`) from the moment a child is registered, which is
+  // before `begin_spawned`. With `m_threw_cancelled` they share a word with the scope part's
+  // `m_kind` and `m_shield`, which the constructor sets anyway: one store sets all five.
+  /// Written by the completing thread before DONE is published.
+  task_outcome m_outcome = task_outcome::running;
+  /// The body ended with exactly `corun::cancelled` (classified without a rethrow).
+  bool m_threw_cancelled = false;
+  /// See the layout above.
+  std::atomic<std::uint32_t> m_state{0};
   /// [spawn] Where to continue when the task is taken from a run queue.
   union {
     std::coroutine_handle<> m_resume;
@@ -375,10 +375,9 @@ class task_node : public scope_node {
                      runtime_core& rt, std::uint64_t epoch_seen) noexcept {
     m_ops = &scope_ops_of<task_node>;
     m_parent = &parent;
-    m_kind = scope_kind::task;
-    m_outcome = task_outcome::running;
-    m_threw_cancelled = false;
-    std::construct_at(&m_state, 2 * one_ref);
+    // Relaxed: the task is published later (a queue push or a lock); a group's registry may
+    // read the word meanwhile, hence an atomic store.
+    m_state.store(2 * one_ref, std::memory_order_relaxed);
     std::construct_at(&m_resume, frame);
     m_rt = &rt;
     std::construct_at(&m_pending, pending_bias);

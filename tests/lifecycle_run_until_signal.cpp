@@ -266,11 +266,25 @@ task<int> serve(int fd, std::string expected, after_cancel then) {
 
 /// A child's body: runs `serve` under `run_until_signal` and turns the outcome into an exit
 /// code, reporting whether the dispositions of `signals` are the defaults again afterwards.
+/// `caller_blocks`: once the workers exist (they take this thread's mask), block `signals` in
+/// this thread, and so in the watcher thread that `run_until_signal` starts from it: the kernel
+/// can then hand them only to a worker, which sleeps in a futex (the serving task is suspended).
 int run_serve(int fd, std::size_t workers, const std::vector<int>& signals,
-              const std::string& expected, after_cancel then, std::chrono::nanoseconds grace = 1h) {
+              const std::string& expected, after_cancel then, std::chrono::nanoseconds grace = 1h,
+              bool caller_blocks = false) {
   int code = exit_other;
   {
     corun::runtime rt(with_workers(workers));
+    if (caller_blocks) {
+      sigset_t blocked;
+      sigemptyset(&blocked);
+      for (const int signo : signals) {
+        sigaddset(&blocked, signo);
+      }
+      if (pthread_sigmask(SIG_BLOCK, &blocked, nullptr) != 0) {
+        return exit_other;
+      }
+    }
     try {
       const int value = corun::run_until_signal(rt, serve(fd, expected, then), signals, grace);
       code = exit_returned + value;
@@ -350,31 +364,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     for (const std::size_t workers : sweep) {
       CAPTURE(workers);
       child_process child([workers](int fd) {
-        int code = exit_other;
-        {
-          corun::runtime rt(with_workers(workers));
-          // The workers exist and took this thread's mask; blocking SIGINT here also blocks it
-          // in the watcher thread run_until_signal starts, so the kernel can only hand it to a
-          // worker, which sleeps in a futex (the serving task is suspended).
-          sigset_t only_int;
-          sigemptyset(&only_int);
-          sigaddset(&only_int, SIGINT);
-          if (pthread_sigmask(SIG_BLOCK, &only_int, nullptr) != 0) {
-            return exit_other;
-          }
-          try {
-            static_cast<void>(corun::run_until_signal(
-                rt, serve(fd, "SIGINT", after_cancel::rethrow), {SIGINT}, 1h));
-            code = exit_other;
-          } catch (const corun::task_cancelled& e) {
-            code = contains(e.what(), "cancelled by a signal: SIGINT") ? exit_cancelled
-                                                                       : exit_bad_what;
-          } catch (...) {
-            code = exit_other;
-          }
-        }
-        report(fd, is_default(SIGINT) ? restored : not_restored);
-        return code;
+        return run_serve(fd, workers, {SIGINT}, "SIGINT", after_cancel::rethrow, 1h, true);
       });
       REQUIRE(child.wait_for(started));
       child.send(SIGINT);

@@ -43,7 +43,7 @@
 // when run); now the spawner never gets further than the threshold ahead of the work. 12 and
 // 16 were the best of 2 to 1024 (the fanout of skynet is 10, and fib's queue rarely reaches
 // them); 12 since 2026-12-06 (eighth session): by instruction count, one worker, skynet -1.2%
-// and nqueens -2.0% against 16, fib unchanged, and 8 to 11 cost fib 0.2-1.0%.
+// and nqueens -2.0% against 16, fib unchanged, and 8 to 11 cost fib 0.3-1.0%.
 // The check rides on the push's full-ring comparison (chase_lev_deque.hpp,
 // `try_push_under_soft_limit`), so a spawn that queues costs nothing more. Rules:
 //  a. only the free `spawn`, whose child belongs to the running task; the deferred completion

@@ -303,6 +303,22 @@ int run_serve(int fd, std::size_t workers, const std::vector<int>& signals,
   return code;
 }
 
+/// For every worker count of `sweep`: a child serving under `run_until_signal(signals)` (see
+/// `run_serve` for `caller_blocks`) gets SIGINT, runs its async cleanup and ends cancelled.
+void check_sigint_cancels(const std::vector<int>& signals, bool caller_blocks) {
+  for (const std::size_t workers : sweep) {
+    CAPTURE(workers);
+    child_process child([workers, &signals, caller_blocks](int fd) {
+      return run_serve(fd, workers, signals, "SIGINT", after_cancel::rethrow, 1h, caller_blocks);
+    });
+    REQUIRE(child.wait_for(started));
+    child.send(SIGINT);
+    const int status = child.wait_exit();
+    CHECK(child.seen() == "SOCD");
+    CHECK(exited_with(status, exit_cancelled));
+  }
+}
+
 /// The custom handler of the restoration test.
 volatile std::sig_atomic_t g_custom_calls = 0;
 void custom_handler(int /*signo*/, siginfo_t* /*info*/, void* /*context*/) { g_custom_calls = 1; }
@@ -345,33 +361,13 @@ TEST_SUITE("lifecycle_run_until_signal") {
   TEST_CASE(
       "SIGINT cancels the task with origin signal, its async cleanup runs, and "
       "run_until_signal throws task_cancelled") {
-    for (const std::size_t workers : sweep) {
-      CAPTURE(workers);
-      child_process child([workers](int fd) {
-        return run_serve(fd, workers, {SIGINT, SIGTERM}, "SIGINT", after_cancel::rethrow);
-      });
-      REQUIRE(child.wait_for(started));
-      child.send(SIGINT);
-      const int status = child.wait_exit();
-      CHECK(child.seen() == "SOCD");
-      CHECK(exited_with(status, exit_cancelled));
-    }
+    check_sigint_cancels({SIGINT, SIGTERM}, false);
   }
 
   TEST_CASE(
       "a signal that only a parked worker can take (the caller and the watcher block it) "
       "still cancels the task") {
-    for (const std::size_t workers : sweep) {
-      CAPTURE(workers);
-      child_process child([workers](int fd) {
-        return run_serve(fd, workers, {SIGINT}, "SIGINT", after_cancel::rethrow, 1h, true);
-      });
-      REQUIRE(child.wait_for(started));
-      child.send(SIGINT);
-      const int status = child.wait_exit();
-      CHECK(child.seen() == "SOCD");
-      CHECK(exited_with(status, exit_cancelled));
-    }
+    check_sigint_cancels({SIGINT}, true);
   }
 
   TEST_CASE(

@@ -13,6 +13,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -201,6 +202,9 @@ class worker {
   /// Picks left until the injection queue and the yielded tasks go first (step 1 of worker.cpp).
   std::uint32_t m_fair_countdown;
   std::uint64_t m_rng;
+  /// `counters.spawned` at this worker's last steal: unchanged at the next one means the tasks
+  /// it ran in between spawned nothing (`steal_round`). None yet: no value the counter reaches.
+  std::uint64_t m_spawned_at_steal = std::numeric_limits<std::uint64_t>::max();
   bool m_searching = false;
   /// Spawns run their child at once while this many tasks or more are queued here (0: never).
   const std::int64_t m_eager_threshold;

@@ -31,6 +31,7 @@ constexpr auto known_workloads = std::to_array<workload_row>({
     {"skynet", "<= 0.40 / <= 0.50"},
     {"nqueens", "<= 0.60 / <= 0.60"},
     {"storm", "<= 0.60 / <= 0.20"},
+    {"storm_work", "-"},
     {"pingpong", "-"},
     {"cancel_tree", "-", false},      // oneTBB cannot hold a suspended tree: see its workload.hpp
     {"mutex", "-", true, "threads"},  // oneTBB has no mutex that suspends a task

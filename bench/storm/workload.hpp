@@ -27,7 +27,10 @@ namespace bench::storm {
 /// the total is read only after the run joined every child, which orders all of them before it.
 class sharded_counter {
  public:
-  void increment() noexcept { m_shards[my_shard()].value.fetch_add(1, std::memory_order_relaxed); }
+  void increment() noexcept { add(1); }
+  void add(long amount) noexcept {
+    m_shards[my_shard()].value.fetch_add(amount, std::memory_order_relaxed);
+  }
 
   /// Sum of all shards; only meaningful once every incrementing task was joined.
   [[nodiscard]] long total() const noexcept {

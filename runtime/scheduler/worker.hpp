@@ -75,6 +75,15 @@ class worker {
   [[nodiscard]] task_node* steal() { return m_deque.steal(); }
   [[nodiscard]] std::int64_t size_hint() const noexcept { return m_deque.size_hint(); }
   [[nodiscard]] bool maybe_has_work() const noexcept { return m_deque.maybe_nonempty(); }
+  /// Any thread (a thief that found no work): asks this worker to look at its deque's depth
+  /// afresh at its next work-first spawn.
+  void note_thief_hungry() noexcept {
+    // Relaxed: a hint with no data behind it. Read first, so that thieves spinning on an empty
+    // runtime do not keep taking the line from the owner.
+    if (!m_thief_hungry.load(std::memory_order_relaxed)) {
+      m_thief_hungry.store(true, std::memory_order_relaxed);
+    }
+  }
   /// Any thread: ends this worker's sleep.
   void unpark() noexcept;
   /// Any thread: wakes this worker if it sleeps, without taking it off the sleepers: it then
@@ -216,6 +225,11 @@ class worker {
   static constexpr std::uint32_t unpark_mark = 1;
   static constexpr std::uint32_t kick_mark = 2;
   alignas(cache_line) std::atomic<std::uint32_t> m_unparked{0};
+  /// Set by a thief that found nothing to steal anywhere for a whole round; the owner's next
+  /// work-first spawn clears it and reads its deque's depth afresh (see "Work-first spawns"
+  /// in worker.cpp). On its own line: thieves write it only when they go hungry, while the
+  /// owner reads it on every work-first spawn.
+  alignas(cache_line) std::atomic<bool> m_thief_hungry{false};
   std::thread m_thread;
 };
 

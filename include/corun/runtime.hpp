@@ -59,11 +59,13 @@ struct runtime_options {
   /// spawn, or Python's eager tasks). The queued tasks are enough for idle workers to steal;
   /// the child run at once is usually done before its handle is awaited, which then costs no
   /// suspension, and a spawn storm keeps a bounded number of frames alive, reused while they
-  /// are in cache. 0 never does. `task_group::spawn` and
-  /// `runtime::spawn` always queue. So a child must not block its thread until the spawner gets
-  /// past the `spawn`: a spawner must not hold a lock the child may take (a `std::mutex` would
-  /// deadlock; an `async_mutex` only makes the child wait), and a child that spins or blocks on
-  /// a flag the spawner sets later never returns (a child that `co_await`s it is fine).
+  /// are in cache. 0 switches it off. A worker that finds nothing to steal anywhere makes the
+  /// others look at their queues again, so that their next spawns queue for it rather than run
+  /// at once. `task_group::spawn` and `runtime::spawn` always queue. So a child must not block its
+  /// thread until the spawner gets past the `spawn`: a spawner must not hold a lock the child may
+  /// take (a `std::mutex` would deadlock; an `async_mutex` only makes the child wait), and a child
+  /// that spins or blocks on a flag the spawner sets later never returns (a child that `co_await`s
+  /// it is fine).
   std::size_t eager_spawn_threshold = 12;
   /// Run the runtime's clock in virtual time (for tests): it starts at the real time and moves
   /// only by `runtime::advance`, or by a jump: when every worker is idle (no task running or

@@ -93,6 +93,7 @@ TEST_SUITE("task_basics") {
     bool started = false;
     {
       auto never = set_flag(started);
+      escape(&never);
       CHECK(never.valid());
       CHECK(live_frames() == before + 1);
     }
@@ -119,6 +120,8 @@ TEST_SUITE("task_basics") {
     const std::int64_t before = live_frames();
     auto a = add(1, 2);
     auto b = add(3, 4);
+    escape(&a);
+    escape(&b);
     CHECK(live_frames() == before + 2);
     a = std::move(b);
     CHECK(live_frames() == before + 1);

@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build               # build (CMakePresets.json needs CMake >= 3.25)
   g++-12                          # the main compiler
   clang-14 libclang-rt-14-dev     # the second compiler, and its sanitizer runtimes
+  clang-16                        # the `release-clang16` preset (clang 16's optimiser, -O3)
   clang-tidy clang-format         # the `tidy` preset (clang-tidy 14)
   clang-format-16                 # .clang-format (clang-format 14 misparses `&&` in classes)
   libconcurrentqueue-dev          # moodycamel::ConcurrentQueue: the runtime's injection queue

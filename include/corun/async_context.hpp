@@ -87,7 +87,7 @@ class context_promise_base {
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     [[nodiscard]] std::coroutine_handle<> await_suspend(
         std::coroutine_handle<> /*context*/) const noexcept {
-      return transfer_to(tl_thread.current, m_promise.m_caller);
+      return transfer_to(this_thread_state().current, m_promise.m_caller);
     }
     void await_resume() const noexcept {}
 

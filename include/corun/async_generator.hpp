@@ -58,7 +58,7 @@ class generator_promise_base {
     [[nodiscard]] std::coroutine_handle<> await_suspend(
         std::coroutine_handle<> /*body*/) const noexcept {
       m_promise.m_running = false;
-      return transfer_to(tl_thread.current, m_promise.m_consumer);
+      return transfer_to(this_thread_state().current, m_promise.m_consumer);
     }
     void await_resume() const noexcept {}
 
@@ -201,7 +201,7 @@ class [[nodiscard("an async_generator does nothing until co_await gen.next()")]]
       promise.m_consumer = consumer;
       promise.m_running = true;
       // The body runs in the consumer's task: it stays the current task.
-      return detail::transfer_to(detail::tl_thread.current, m_frame);
+      return detail::transfer_to(detail::this_thread_state().current, m_frame);
     }
     std::optional<T> await_resume() const {
       if (m_cancelled) {

@@ -214,18 +214,19 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
       if (!m_wake.wake_on_cancel) {
         return false;
       }
-      detail::task_node* self = detail::tl_thread.current;
+      detail::task_node* self = detail::this_thread_state().current;
       // Already cancelled: do not wait; await_resume throws `cancelled`.
       return self != nullptr && detail::cancel_requested(*self);
     }
     [[nodiscard]] std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
       // Nothing may follow this call: once registered we may be resumed on another worker at
       // any moment, and clang keeps this function's arguments in the coroutine frame.
-      return detail::join_suspend(*m_handle.m_promise, detail::tl_thread.current, awaiting, m_wake);
+      return detail::join_suspend(*m_handle.m_promise, detail::this_thread_state().current,
+                                  awaiting, m_wake);
     }
     T await_resume() {
       promise_type& p = *m_handle.m_promise;
-      detail::task_node* self = detail::tl_thread.current;
+      detail::task_node* self = detail::this_thread_state().current;
       if (m_wake.m_shard != nullptr) {
         detail::join_resumed(p, m_wake);
       }
@@ -254,7 +255,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
   /// Only from a thread that is not a corun worker (a worker must `co_await` instead).
   T get() {
     promise_type& p = checked_for_join();
-    if (detail::tl_thread.worker != nullptr) {
+    if (detail::this_thread_state().worker != nullptr) {
       throw std::logic_error(
           "corun: join_handle::get() called on a corun worker thread; use co_await instead");
     }
@@ -300,7 +301,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     p.m_result_taken = true;
     p.mark_observed();
     if (p.outcome() == detail::task_outcome::cancelled) {
-      detail::task_node* self = detail::tl_thread.current;
+      detail::task_node* self = detail::this_thread_state().current;
       if (self != nullptr && detail::cancel_requested(*self)) {
         // The task ended cancelled and so are we: report our own cancellation.
         detail::throw_cancelled(*self);

@@ -27,7 +27,7 @@ namespace detail {
 /// source ended: `task_cancelled` for that child (or `std::bad_alloc` without memory for it).
 [[nodiscard]] inline std::exception_ptr merge_source_cancelled(const cancelled& reason) noexcept {
   try {
-    const task_node& self = *tl_thread.current;
+    const task_node& self = *this_thread_state().current;
     throw task_cancelled(self.id(), self.name(), reason.describe());
   } catch (...) {
     return std::current_exception();

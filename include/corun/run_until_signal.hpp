@@ -112,7 +112,7 @@ class signal_watch {
 template <class T>
 T run_until_signal(runtime& rt, task<T> t, const std::vector<int>& signals = {SIGINT, SIGTERM},
                    std::chrono::nanoseconds grace = std::chrono::seconds(10)) {
-  if (detail::tl_thread.worker != nullptr) {
+  if (detail::this_thread_state().worker != nullptr) {
     throw std::logic_error(
         "corun: run_until_signal called on a corun worker thread; co_await the task instead");
   }

@@ -161,7 +161,7 @@ class runtime {
   /// `std::logic_error` when called on a corun worker thread.
   template <class T>
   T block_on(task<T> t) {
-    if (detail::tl_thread.worker != nullptr) {
+    if (detail::this_thread_state().worker != nullptr) {
       throw std::logic_error(
           "corun: block_on called on a corun worker thread; co_await the task instead");
     }

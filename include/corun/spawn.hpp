@@ -16,7 +16,7 @@ namespace corun {
 
 namespace detail {
 [[nodiscard]] inline task_node& current_task_for(const char* what) {
-  task_node* current = tl_thread.current;
+  task_node* current = this_thread_state().current;
   if (CORUN_UNLIKELY(current == nullptr)) {
     throw_outside_task(what);
   }

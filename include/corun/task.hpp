@@ -64,7 +64,7 @@ class [[nodiscard("a corun::task does nothing until it is awaited or spawned")]]
     [[nodiscard]] std::coroutine_handle<> await_suspend(
         std::coroutine_handle<> awaiting) const noexcept {
       m_frame.promise().m_continuation = awaiting;
-      return detail::transfer_to(detail::tl_thread.current, m_frame);
+      return detail::transfer_to(detail::this_thread_state().current, m_frame);
     }
     T await_resume() const { return m_frame.promise().take_result(); }
 

@@ -40,7 +40,7 @@ class current_task_spawner {
   /// `corun::spawn(std::move(t), options)`, from the task that made this object.
   template <class T>
   join_handle<T> spawn(task<T> t, spawn_options options = {}) const {
-    if (detail::tl_thread.current != m_task) {
+    if (detail::this_thread_state().current != m_task) {
       throw std::logic_error(
           "corun: a current_spawner() was used by another task than the one that called "
           "current_spawner() (a task can only spawn its own children)");

@@ -126,7 +126,7 @@ class start_awaiter {
     return m_signal.wait(h);
   }
   T await_resume() const {
-    clear_wait(*tl_thread.current);
+    clear_wait(*this_thread_state().current);
     m_signal.rethrow_if_failed();
     return m_signal.take_value();
   }

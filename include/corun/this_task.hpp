@@ -28,7 +28,7 @@ class yield_awaiter {
   }
   void await_suspend(std::coroutine_handle<> self) const { corun::detail::yield_current(self); }
   void await_resume() const {
-    corun::detail::task_node& self = *corun::detail::tl_thread.current;
+    corun::detail::task_node& self = *corun::detail::this_thread_state().current;
     corun::detail::clear_wait(self);
     if (corun::detail::cancel_requested(self)) {
       corun::detail::throw_cancelled(self);
@@ -51,7 +51,7 @@ class sleep_forever_awaiter {
     return corun::detail::suspend_until_cancelled(m_wake, h);
   }
   [[noreturn]] void await_resume() {
-    corun::detail::task_node& self = *corun::detail::tl_thread.current;
+    corun::detail::task_node& self = *corun::detail::this_thread_state().current;
     corun::detail::deregister_cancel(m_wake);
     corun::detail::clear_wait(self);
     corun::detail::throw_cancelled(self);

@@ -78,7 +78,7 @@ task<T> race_entry(task<T> inner, race& r, std::size_t index) {
 /// else `task_cancelled` for the first child.
 [[noreturn]] inline void throw_all_cancelled(std::uint64_t first_id,
                                              const std::string& first_name) {
-  task_node& self = *tl_thread.current;
+  task_node& self = *this_thread_state().current;
   if (cancel_requested(self)) {
     throw_cancelled(self);
   }

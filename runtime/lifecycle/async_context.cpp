@@ -88,7 +88,7 @@ std::coroutine_handle<> enter_awaiter::await_suspend(std::coroutine_handle<> cal
   m_promise.m_caller = caller;
   m_promise.m_phase = phase::entering;
   // The setup runs in the entering task: it stays the current task.
-  return transfer_to(tl_thread.current, m_promise.m_self);
+  return transfer_to(this_thread_state().current, m_promise.m_self);
 }
 
 void enter_awaiter::await_resume() {
@@ -116,7 +116,7 @@ std::coroutine_handle<> exit_awaiter::await_suspend(std::coroutine_handle<> call
   m_promise.m_caller = caller;
   m_promise.m_injected = std::move(m_error);
   m_promise.m_phase = phase::exiting;
-  return transfer_to(tl_thread.current, m_promise.m_self);
+  return transfer_to(this_thread_state().current, m_promise.m_self);
 }
 
 std::exception_ptr exit_awaiter::await_resume() {
@@ -187,8 +187,8 @@ task<void> enter_all(std::span<context_promise_base* const> contexts) {
     }
   }
   if (all_cancelled && teardown_failures.empty()) {
-    if (cancel_requested(*tl_thread.current)) {
-      throw_cancelled(*tl_thread.current);
+    if (cancel_requested(*this_thread_state().current)) {
+      throw_cancelled(*this_thread_state().current);
     }
     std::rethrow_exception(failures.front());
   }
@@ -228,7 +228,7 @@ task<void> exit_all(std::span<context_promise_base* const> contexts, std::except
   // The caller's own cancellation is not a failure to report: it sees it at its next
   // suspension point all the same.
   if (body_error && passed_on &&
-      !(holds_cancelled(body_error) && cancel_requested(*tl_thread.current))) {
+      !(holds_cancelled(body_error) && cancel_requested(*this_thread_state().current))) {
     failures.push_back(body_error);
   }
   for (std::exception_ptr& other : others) {

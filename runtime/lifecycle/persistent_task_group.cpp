@@ -310,7 +310,7 @@ class drain_awaiter {
   explicit drain_awaiter(persistent_scope& scope) noexcept : m_scope(scope) {}
   [[nodiscard]] bool await_ready() const noexcept { return false; }
   [[nodiscard]] bool await_suspend(std::coroutine_handle<> h) const noexcept {
-    task_node& self = *tl_thread.current;
+    task_node& self = *this_thread_state().current;
     leave_stack(self);  // we may wait long: our inline joiners need their cancel wake-ups
     const std::lock_guard lock(m_scope.m_lock);
     if (m_scope.m_live == 0) {
@@ -671,7 +671,8 @@ const std::string& persistent_scope_id(const persistent_scope& scope) noexcept {
 void persistent_spawn(persistent_scope& scope, task_node& child, std::coroutine_handle<> frame,
                       spawn_options options) {
   runtime_core& rt = *scope.m_rt;
-  if (const task_node* spawner = tl_thread.current; spawner != nullptr && spawner->m_rt != &rt) {
+  if (const task_node* spawner = this_thread_state().current;
+      spawner != nullptr && spawner->m_rt != &rt) {
     throw std::logic_error(
         "corun: persistent_task_group::spawn called from a task of another runtime");
   }

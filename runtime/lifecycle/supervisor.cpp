@@ -289,8 +289,8 @@ task<void> supervisor::run_child(std::size_t index, std::uint64_t generation, ta
   }
   if (event.kind == exit_kind::failed || event.kind == exit_kind::cancelled) {
     // What the body left running would otherwise keep this task, and its restart, waiting.
-    detail::tl_thread.current->request_cancel_nothrow("its supervised parent task ended abnormally",
-                                                      cancel_origin::scope_exit);
+    detail::this_thread_state().current->request_cancel_nothrow(
+        "its supervised parent task ended abnormally", cancel_origin::scope_exit);
   }
   event.ended_at = corun::now();
   post(std::move(event));

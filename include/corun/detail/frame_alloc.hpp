@@ -45,6 +45,13 @@ struct thread_frame_cache {
 /// null on threads where recycling is switched off (every call then takes the slow path).
 extern constinit thread_local thread_frame_cache* tl_frame_cache CORUN_HOT_TLS;
 
+/// `tl_frame_cache` read afresh: a frame is allocated and freed inside coroutine bodies, which
+/// may resume on another thread (see `CORUN_TLS_ACCESSOR`).
+CORUN_TLS_ACCESSOR inline thread_frame_cache* this_thread_frame_cache() noexcept {
+  CORUN_TLS_FENCE();
+  return tl_frame_cache;
+}
+
 void* frame_alloc_slow(std::size_t size);
 void frame_free_slow(void* block, std::size_t size) noexcept;
 
@@ -56,7 +63,7 @@ void frame_free_slow(void* block, std::size_t size) noexcept;
 inline constexpr std::uint32_t frame_cache_limit = 512;
 
 [[nodiscard]] inline void* frame_alloc(std::size_t size) {
-  thread_frame_cache* cache = tl_frame_cache;
+  thread_frame_cache* cache = this_thread_frame_cache();
   const std::size_t cls = frame_class(size);
   if (CORUN_LIKELY(cache != nullptr && cls < frame_class_count)) {
     if (free_frame* block = cache->free_list[cls]; CORUN_LIKELY(block != nullptr)) {
@@ -75,7 +82,7 @@ inline constexpr std::uint32_t frame_cache_limit = 512;
 }
 
 inline void frame_free(void* block, std::size_t size) noexcept {
-  thread_frame_cache* cache = tl_frame_cache;
+  thread_frame_cache* cache = this_thread_frame_cache();
   const std::size_t cls = frame_class(size);
   if (CORUN_LIKELY(cache != nullptr && cls < frame_class_count &&
                    cache->free_count[cls] < frame_cache_limit)) {

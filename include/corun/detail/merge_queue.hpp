@@ -184,7 +184,7 @@ class merge_queue {
         interrupted = m_queue.m_interrupted;
       }
       if (error) {
-        if (interrupted && cancel_requested(*tl_thread.current)) {
+        if (interrupted && cancel_requested(*this_thread_state().current)) {
           // The producers were cancelled with us: report our own cancellation, as a join does.
           throw_cancelled_current();
         }

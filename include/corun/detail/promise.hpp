@@ -40,7 +40,7 @@ class promise_base : public task_node {
       promise_base& promise = self.promise();
       if (promise.m_rt == nullptr) {
         // Awaited inline: continue the awaiter, which runs in the same spawned task.
-        return transfer_to(tl_thread.current, promise.m_continuation);
+        return transfer_to(this_thread_state().current, promise.m_continuation);
       }
       return finish_spawned(promise);
     }

@@ -488,6 +488,13 @@ struct thread_state {
 };
 extern constinit thread_local thread_state tl_thread CORUN_HOT_TLS;
 
+/// The calling thread's state. Code a coroutine body may inline uses this, never `tl_thread`
+/// itself (see `CORUN_TLS_ACCESSOR`): every call reads the variable of the thread it runs on.
+CORUN_TLS_ACCESSOR inline thread_state& this_thread_state() noexcept {
+  CORUN_TLS_FENCE();
+  return tl_thread;
+}
+
 /// g++ 12 does not turn symmetric transfer into a tail call at -O0/-O1 or under sanitizers, so
 /// each transfer may nest one more `resume()` on the stack. Past this many transfers without a
 /// return to the worker loop, the next resumption is handed to the loop instead.
@@ -496,7 +503,7 @@ inline constexpr std::uint32_t max_inline_depth = 64;
 /// Symmetric transfer to `h` inside `node`, bounded by `max_inline_depth`.
 [[nodiscard]] inline std::coroutine_handle<> transfer_to(task_node* node,
                                                          std::coroutine_handle<> h) noexcept {
-  thread_state& ts = tl_thread;
+  thread_state& ts = this_thread_state();
   ts.current = node;
   if (CORUN_LIKELY(--ts.transfers_left != 0)) {
     return h;

@@ -33,17 +33,17 @@
 #define CORUN_HOT_TLS
 #endif
 
-/// Clang (14 and 16 here; LLVM issues 47179 and 63022) may compute the address of a thread-local
-/// once, keep it in the coroutine frame across a suspension, and use it after the coroutine
-/// resumed on another thread, where it names the first thread's variable. With clang 16 -O3,
-/// 62 tests crashed or hung on it: a join's `await_resume` read the running task of the worker
-/// the joiner had suspended on. So code that a coroutine body may inline (every header here, and
-/// the coroutines of runtime/lifecycle) reads the hot thread-locals through accessors marked
-/// `CORUN_TLS_ACCESSOR` whose body starts with `CORUN_TLS_FENCE()`: under clang, a call that
-/// writes memory as far as the optimiser knows, so it can be neither merged with an earlier one
-/// nor hoisted. g++ splits a coroutine into its resumption function before it optimises, so a
-/// value never outlives a suspension unless the source keeps it; there the accessor inlines
-/// into the single `%fs:` access it was.
+/// Clang (LLVM issues 47179 and 63022; clang 16 here, not yet seen with clang 14) may compute the
+/// address of a thread-local once, keep it in the coroutine frame across a suspension, and use
+/// it after the coroutine resumed on another thread, where it names the first thread's variable.
+/// With clang 16 -O3, 62 tests crashed or hung on it: a join's `await_resume` read the running task
+/// of the worker the joiner had suspended on. So code that a coroutine body may inline (every
+/// header here, and the coroutines of runtime/lifecycle) reads the hot thread-locals through
+/// accessors marked `CORUN_TLS_ACCESSOR` whose body starts with `CORUN_TLS_FENCE()`: under clang, a
+/// call that writes memory as far as the optimiser knows, so it can be neither merged with an
+/// earlier one nor hoisted. g++ splits a coroutine into its resumption function before it
+/// optimises, so a value never outlives a suspension unless the source keeps it; there the accessor
+/// inlines into the single `%fs:` access it was.
 #if defined(__clang__)
 #define CORUN_TLS_ACCESSOR [[gnu::noinline]]
 #define CORUN_TLS_FENCE() asm volatile("" ::: "memory")

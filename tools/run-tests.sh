@@ -6,7 +6,7 @@
 # are errors (about 1.5 minutes; the full `tidy` workflow also covers tests, benchmarks, tools).
 #
 #   tools/run-tests.sh               the CI set: tidy-library, release, dev (ASan+UBSan), tsan,
-#                                    dev-clang, release-clang16
+#                                    dev-clang, release-clang16, tsan-clang16
 #   tools/run-tests.sh dev tsan      only these presets (any workflow preset of CMakePresets.json)
 #
 # Build folders are build/<preset> and are reused between runs; logs go to build/logs/.
@@ -16,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ci_presets=(tidy-library release dev tsan dev-clang release-clang16)
+ci_presets=(tidy-library release dev tsan dev-clang release-clang16 tsan-clang16)
 # Workflows without a test step: their build is the check.
 build_only=(tidy-library)
 if (($# > 0)); then

@@ -210,7 +210,12 @@ void runtime_core::schedule(task_node& node) {
     return;
   }
   tsan_release(&node);  // the queue's fences are invisible to TSan (tsan.hpp)
-  if (!m_inject.enqueue(&node)) {
+  bool queued = false;
+  {
+    const tsan_ignored_accesses unchecked;
+    queued = m_inject.enqueue(&node);
+  }
+  if (!queued) {
     throw std::bad_alloc();
   }
   m_injected.fetch_add(1, std::memory_order_relaxed);
@@ -256,8 +261,13 @@ bool runtime_core::any_visible_work() const noexcept {
       return true;
     }
   }
+  std::size_t injected = 0;
+  {
+    const tsan_ignored_accesses unchecked;  // the queue's fences (tsan.hpp)
+    injected = m_inject.size_approx();
+  }
   // seq_cst: as the deque checks, against a concurrent schedule_nothrow (idle.hpp step 4).
-  return m_inject.size_approx() != 0 || m_woken.load(std::memory_order_seq_cst) != nullptr;
+  return injected != 0 || m_woken.load(std::memory_order_seq_cst) != nullptr;
 }
 
 runtime_stats runtime_core::stats() const {
@@ -373,14 +383,3 @@ std::string name() { return detail::current("this_task::name").name(); }
 }  // namespace this_task
 
 }  // namespace corun
-
-#if defined(CORUN_TSAN)
-// Built-in TSan suppressions, in this file because every program using corun links it (a weak
-// hook alone would not pull a separate object out of the static library). Weak, so a program's
-// own suppressions win. The injection queue orders its slots with fences TSan cannot model; our
-// own hand-off through it is annotated in schedule() and pop_injected() (tsan.hpp).
-// NOLINTNEXTLINE(bugprone-reserved-identifier): the name is TSan's hook
-extern "C" __attribute__((weak)) const char* __tsan_default_suppressions() {
-  return "race:moodycamel::ConcurrentQueue\n";
-}
-#endif

@@ -66,7 +66,12 @@ class runtime_core {
   CORUN_NOINLINE void wake(std::size_t sleeper) noexcept;
   [[nodiscard]] task_node* pop_injected() {
     task_node* node = nullptr;
-    if (!m_inject.try_dequeue(node)) {
+    bool taken = false;
+    {
+      const tsan_ignored_accesses unchecked;  // the queue's fences (tsan.hpp)
+      taken = m_inject.try_dequeue(node);
+    }
+    if (!taken) {
       // Relaxed peek: the exchange below acquires what it takes.
       if (CORUN_LIKELY(m_woken.load(std::memory_order_relaxed) == nullptr)) {
         return nullptr;

@@ -67,8 +67,9 @@ class tsan_ignored_accesses {
     AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
   }
 #else
-  tsan_ignored_accesses() noexcept = default;
-  ~tsan_ignored_accesses() = default;
+  // User-provided, so that an unused guard is not an unused variable to the compiler.
+  tsan_ignored_accesses() noexcept {}
+  ~tsan_ignored_accesses() {}
 #endif
   tsan_ignored_accesses(const tsan_ignored_accesses&) = delete;
   tsan_ignored_accesses& operator=(const tsan_ignored_accesses&) = delete;

@@ -67,7 +67,9 @@ static_assert(std::atomic<bool>::is_always_lock_free);
 /// is back in instrumented code; the kernel prefers the main thread, which sleeps in
 /// `join_handle::get`'s raw futex syscall (as parked workers do), and `SA_RESTART` would restart
 /// that syscall without returning, so the handler would never run. Without the flag the futex
-/// returns `EINTR`, the waiting loop goes round, and TSan runs the handler.
+/// returns `EINTR`, the waiting loop goes round, and TSan runs the handler. (A signal that lands
+/// just before such a syscall, with no `EINTR` to come, is what futex.hpp's bounded sleeps under
+/// TSan are for.)
 #if defined(CORUN_TSAN)
 constexpr int handler_flags = 0;
 #else

@@ -4,6 +4,7 @@
 /// first suspends or completes. One worker makes the queue depth exact, so most cases use one.
 #include "support.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -93,9 +94,97 @@ task<std::int64_t> detached_storm(std::uint64_t count, std::atomic<std::uint64_t
   co_return most;
 }
 
+task<std::uint64_t> own_id() { co_return corun::this_task::id(); }
+
+task<int> set_and_read(corun::task_local<int>& local, int value) {
+  local.set(value);
+  co_return local.get();
+}
+
+/// Spawns a child waiting for `go` and drops its handle: this task's end waits for it.
+task<void> parent_of_waiter(corun::async_event& go, std::atomic<int>& done) {
+  static_cast<void>(
+      corun::spawn([](corun::async_event& event, std::atomic<int>& flag) -> task<void> {
+        co_await event.wait();
+        flag.store(1, std::memory_order_relaxed);
+      }(go, done)));
+  co_return;
+}
+
+task<void> parent_of_sleeper(std::atomic<int>& cancelled_children) {
+  auto child = corun::spawn([](std::atomic<int>& count) -> task<void> {
+    try {
+      co_await corun::this_task::sleep_forever();
+    } catch (const corun::cancelled&) {
+      count.fetch_add(1, std::memory_order_relaxed);
+      throw;
+    }
+  }(cancelled_children));
+  co_await child;
+}
+
 }  // namespace
 
 TEST_SUITE("sched_eager_spawn") {
+  TEST_CASE("a child run at spawn is a task of its own: its id, task-locals and children") {
+    corun::runtime rt(eager_options(1, 1));
+    rt.block_on([]() -> task<void> {
+      auto queued = corun::spawn(nothing());  // the queue now holds the threshold
+      auto eager = corun::spawn(own_id());
+      CHECK(eager.done());
+      const std::uint64_t handle_id = eager.id();
+      const std::uint64_t seen_id = co_await eager;
+      CHECK(seen_id == handle_id);
+      CHECK(seen_id != corun::this_task::id());
+      co_await queued;
+    }());
+
+    corun::task_local<int> local{0};
+    const int mine = rt.block_on([](corun::task_local<int>& var) -> task<int> {
+      var.set(1);
+      auto queued = corun::spawn(nothing());
+      auto eager = corun::spawn(set_and_read(var, 2));
+      CHECK(co_await eager == 2);
+      co_await queued;
+      co_return var.get();
+    }(local));
+    CHECK(mine == 1);
+
+    std::atomic<int> done{0};
+    rt.block_on([](std::atomic<int>& flag) -> task<void> {
+      corun::async_event go;
+      auto queued = corun::spawn(nothing());
+      auto eager = corun::spawn(parent_of_waiter(go, flag));
+      // Its body ended inside spawn; the child it spawned (and dropped) still waits.
+      CHECK_FALSE(eager.done());
+      go.set();
+      co_await eager;
+      CHECK(flag.load() == 1);
+      co_await queued;
+    }(done));
+  }
+
+  TEST_CASE("cancelling a child run at spawn cancels the child it spawned") {
+    corun::runtime rt(eager_options(1, 1));
+    std::atomic<int> cancelled_children{0};
+    const bool cancelled = rt.block_on([](std::atomic<int>& count) -> task<bool> {
+      auto queued = corun::spawn(nothing());
+      auto eager = corun::spawn(parent_of_sleeper(count));
+      CHECK_FALSE(eager.done());
+      eager.cancel("stop");
+      bool saw = false;
+      try {
+        co_await eager;
+      } catch (const corun::task_cancelled&) {
+        saw = true;
+      }
+      co_await queued;
+      co_return saw;
+    }(cancelled_children));
+    CHECK(cancelled);
+    CHECK(cancelled_children.load() == 1);
+  }
+
   TEST_CASE("a spawn runs its child at once while the worker holds the threshold's tasks") {
     constexpr std::size_t threshold = 16;
     corun::runtime rt(eager_options(1, threshold));

@@ -16,12 +16,7 @@ bash tools/setup.sh
 cmake --preset release
 cmake --build --preset release --target corun_bench
 
-# Runs a fresh copy of the harness rather than the file the linker wrote: on these VMs the
-# physical pages the kernel gave that file slowed fib by half in one clone, and they stay the
-# same for as long as the file stays in the page cache, so every run repeated it (README,
-# "Knobs and known issues"). A new copy gets new pages. That makes a bad placement unlikely to
-# persist across runs; it does not rule one out.
-copy=build/release/bench/corun_bench.run
-rm -f "$copy"
-cp build/release/bench/corun_bench "$copy"
-exec "$copy" --table "$@"
+# `--table` runs the benchmarks in three processes, each from a fresh copy of the harness
+# (bench/common/table_copies.hpp: where the kernel placed one file's pages moved whole rows on
+# these VMs), and prints the medians over the three.
+exec build/release/bench/corun_bench --table "$@"

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdlib>
 #include <iomanip>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -122,7 +123,7 @@ bool table_reporter::ReportContext(const Context& context) {
   m_display.SetOutputStream(&GetOutputStream());
   m_display.SetErrorStream(&GetErrorStream());
   if (!context.cpu_info.load_avg.empty()) {
-    m_load_at_start = context.cpu_info.load_avg.front();
+    m_runs.load_at_start = context.cpu_info.load_avg.front();
   }
   return m_display.ReportContext(context);
 }
@@ -141,25 +142,28 @@ void table_reporter::ReportRuns(const std::vector<Run>& runs) {
     if (!parse(run, workload, impl, threads)) {
       continue;
     }
-    if (std::find(m_workloads.begin(), m_workloads.end(), workload) == m_workloads.end()) {
-      m_workloads.push_back(workload);
+    if (std::find(m_runs.workloads.begin(), m_runs.workloads.end(), workload) ==
+        m_runs.workloads.end()) {
+      m_runs.workloads.push_back(workload);
     }
     if (impl != "tbb" && impl != "serial" && impl != baseline_of(workload) &&
-        std::find(m_rows.begin(), m_rows.end(), std::pair{workload, impl}) == m_rows.end()) {
-      m_rows.emplace_back(workload, impl);
+        std::find(m_runs.rows.begin(), m_runs.rows.end(), std::pair{workload, impl}) ==
+            m_runs.rows.end()) {
+      m_runs.rows.emplace_back(workload, impl);
     }
-    if (std::find(m_threads.begin(), m_threads.end(), threads) == m_threads.end()) {
-      m_threads.push_back(threads);
-      std::sort(m_threads.begin(), m_threads.end());
+    if (std::find(m_runs.threads.begin(), m_runs.threads.end(), threads) == m_runs.threads.end()) {
+      m_runs.threads.push_back(threads);
+      std::sort(m_runs.threads.begin(), m_runs.threads.end());
     }
-    m_repetitions = std::max(m_repetitions, static_cast<std::size_t>(run.repetitions));
+    m_runs.repetitions = std::max(m_runs.repetitions, static_cast<std::size_t>(run.repetitions));
 
-    samples& measured = m_samples[key{workload, impl, threads}];
+    samples& measured = m_runs.measured[key{workload, impl, threads}];
     if (run.error_occurred) {
       measured.failed = true;
       std::string failure = run.benchmark_name().append(": ").append(run.error_message);
-      if (std::find(m_failures.begin(), m_failures.end(), failure) == m_failures.end()) {
-        m_failures.push_back(std::move(failure));
+      if (std::find(m_runs.failures.begin(), m_runs.failures.end(), failure) ==
+          m_runs.failures.end()) {
+        m_runs.failures.push_back(std::move(failure));
       }
       continue;
     }
@@ -168,7 +172,7 @@ void table_reporter::ReportRuns(const std::vector<Run>& runs) {
     if (timed_per_task && single_run && threads == 1 && (impl == "serial" || impl == "tbb") &&
         run.GetAdjustedRealTime() > 0.0) {
       const double share = run.GetAdjustedCPUTime() / run.GetAdjustedRealTime();
-      m_min_cpu_share = std::min(m_min_cpu_share.value_or(share), share);
+      m_runs.min_cpu_share = std::min(m_runs.min_cpu_share.value_or(share), share);
     }
     for (const auto& [name, counter] : run.counters) {
       // ns_per_task is a rate inverted: seconds per task.
@@ -189,8 +193,8 @@ void table_reporter::Finalize() { m_display.Finalize(); }
 
 std::optional<double> table_reporter::value(const std::string& workload, const std::string& impl,
                                             std::size_t threads, std::string_view counter) const {
-  const auto found = m_samples.find(key{workload, impl, threads});
-  if (found == m_samples.end() || found->second.failed) {
+  const auto found = m_runs.measured.find(key{workload, impl, threads});
+  if (found == m_runs.measured.end() || found->second.failed) {
     return std::nullopt;
   }
   const auto recorded = found->second.counters.find(counter);
@@ -209,12 +213,28 @@ std::optional<double> table_reporter::value(const std::string& workload, const s
 std::string table_reporter::cell(const std::string& workload, const std::string& impl,
                                  std::size_t threads, std::string_view counter,
                                  int decimals) const {
-  const auto found = m_samples.find(key{workload, impl, threads});
-  if (found != m_samples.end() && found->second.failed) {
+  const auto found = m_runs.measured.find(key{workload, impl, threads});
+  if (found != m_runs.measured.end() && found->second.failed) {
     return "FAILED";
   }
   const std::optional<double> number = value(workload, impl, threads, counter);
   return number ? fixed(*number, decimals) : std::string("-");
+}
+
+std::string table_reporter::median_label() const {
+  std::string label = "median of ";
+  const auto repetitions = [](std::size_t count) {
+    return std::to_string(count).append(count == 1 ? " repetition" : " repetitions");
+  };
+  if (m_processes == 1) {
+    return label.append(repetitions(m_runs.repetitions));
+  }
+  return label.append(std::to_string(m_runs.repetitions * m_processes))
+      .append(" runs (")
+      .append(repetitions(m_runs.repetitions))
+      .append(" in each of ")
+      .append(std::to_string(m_processes))
+      .append(" processes, each a fresh copy of this program)");
 }
 
 void table_reporter::print_cells(std::ostream& out,
@@ -252,14 +272,14 @@ void table_reporter::print_cells(std::ostream& out,
 void table_reporter::print_table(std::ostream& out) const {
   // Rows: workloads in DESIGN.md's order; per workload the plain corun variant first, then the
   // others (corun_nopool).
-  std::vector<std::string> workloads = m_workloads;
+  std::vector<std::string> workloads = m_runs.workloads;
   std::stable_sort(
       workloads.begin(), workloads.end(),
       [](const std::string& a, const std::string& b) { return row_rank(a) < row_rank(b); });
   std::vector<std::pair<std::string, std::string>> rows;
   for (const std::string& workload : workloads) {
     std::vector<std::string> impls;
-    for (const auto& [row_workload, impl] : m_rows) {
+    for (const auto& [row_workload, impl] : m_runs.rows) {
       if (row_workload == workload) {
         impls.push_back(impl);
       }
@@ -274,7 +294,7 @@ void table_reporter::print_table(std::ostream& out) const {
 
   // The per-worker-count columns of both tables: corun, the baseline, their ratio.
   const auto add_columns = [&](std::vector<std::string>& header, const char* baseline_column) {
-    for (const std::size_t threads : m_threads) {
+    for (const std::size_t threads : m_runs.threads) {
       // Appended piece by piece: `" " + std::to_string(n) + "w"` trips g++ 12's false
       // -Wrestrict (GCC bug 105329) at -O3.
       std::string suffix(" ");
@@ -287,7 +307,7 @@ void table_reporter::print_table(std::ostream& out) const {
   const auto add_cells = [&](std::vector<std::string>& line, const std::string& workload,
                              const std::string& impl, std::string_view counter, int decimals) {
     const std::string baseline = baseline_of(workload);
-    for (const std::size_t threads : m_threads) {
+    for (const std::size_t threads : m_runs.threads) {
       const std::optional<double> corun_value = value(workload, impl, threads, counter);
       const std::optional<double> base_value = value(workload, baseline, threads, counter);
       std::string base_cell = cell(workload, baseline, threads, counter, decimals);
@@ -326,8 +346,7 @@ void table_reporter::print_table(std::ostream& out) const {
     cells.push_back(line);
   }
   if (cells.size() > 1) {
-    out << "\ncorun vs oneTBB: wall-clock ns per task, median of " << m_repetitions
-        << (m_repetitions == 1 ? " repetition" : " repetitions")
+    out << "\ncorun vs oneTBB: wall-clock ns per task, " << median_label()
         << "; ratio = corun / tbb, or / the baseline a cell names (lower is better)\n";
     print_cells(out, cells);
   }
@@ -349,8 +368,7 @@ void table_reporter::print_table(std::ostream& out) const {
     }
   }
   if (figures.size() > 1) {
-    out << "\ntimer lateness and memory per sleeping task, median of " << m_repetitions
-        << (m_repetitions == 1 ? " repetition" : " repetitions")
+    out << "\ntimer lateness and memory per sleeping task, " << median_label()
         << "; ratio = corun / the baseline (lower is better)\n";
     print_cells(out, figures);
   }
@@ -358,17 +376,17 @@ void table_reporter::print_table(std::ostream& out) const {
   // towards the load too (up to the worker count), so a load well above the core count means
   // other processes competed.
   std::array<double, 1> load_now{};
-  if (m_load_at_start && getloadavg(load_now.data(), 1) == 1) {
-    out << "1-minute load average: " << fixed(*m_load_at_start, 2) << " at the start, "
+  if (m_runs.load_at_start && getloadavg(load_now.data(), 1) == 1) {
+    out << "1-minute load average: " << fixed(*m_runs.load_at_start, 2) << " at the start, "
         << fixed(load_now[0], 2) << " at the end, on " << std::thread::hardware_concurrency()
         << " hardware threads\n";
   }
-  if (m_min_cpu_share) {
+  if (m_runs.min_cpu_share) {
     // Serial and 1-worker oneTBB runs do all their work on the benchmark thread, so their CPU
     // time should equal their wall time; less means something else had the core.
     out << "benchmark thread's CPU share in the serial and tbb 1w runs: min "
-        << fixed(*m_min_cpu_share * 100.0, 0) << "%";
-    if (*m_min_cpu_share < 0.9) {
+        << fixed(*m_runs.min_cpu_share * 100.0, 0) << "%";
+    if (*m_runs.min_cpu_share < 0.9) {
       out << " -- other processes competed for the cores; these numbers are unreliable";
     }
     out << '\n';
@@ -386,10 +404,135 @@ void table_reporter::print_table(std::ostream& out) const {
     out << "[" << baseline << "]: oneTBB has no counterpart of " << names
         << "; their tbb cells show <workload>/" << baseline << " (see its workload.hpp)\n";
   }
-  for (const std::string& failure : m_failures) {
+  for (const std::string& failure : m_runs.failures) {
     out << "FAILED " << failure << '\n';
   }
   out.flush();
+}
+
+namespace {
+constexpr std::string_view samples_magic = "corun_bench samples 1";
+}  // namespace
+
+void table_reporter::save(std::ostream& out) const {
+  out << samples_magic << '\n';
+  out << "repetitions " << m_runs.repetitions << '\n';
+  // Enough digits to read back the same double.
+  out << std::setprecision(std::numeric_limits<double>::max_digits10);
+  if (m_runs.load_at_start) {
+    out << "load " << *m_runs.load_at_start << '\n';
+  }
+  if (m_runs.min_cpu_share) {
+    out << "cpu_share " << *m_runs.min_cpu_share << '\n';
+  }
+  for (const std::string& workload : m_runs.workloads) {
+    out << "workload " << workload << '\n';
+  }
+  for (const auto& [workload, impl] : m_runs.rows) {
+    out << "row " << workload << ' ' << impl << '\n';
+  }
+  for (const std::size_t threads : m_runs.threads) {
+    out << "threads " << threads << '\n';
+  }
+  for (const auto& [where, measured] : m_runs.measured) {
+    const auto& [workload, impl, threads] = where;
+    if (measured.failed) {
+      out << "failed " << workload << ' ' << impl << ' ' << threads << '\n';
+    }
+    for (const auto& [name, recorded] : measured.counters) {
+      for (const double number : recorded.repetitions) {
+        out << "sample " << workload << ' ' << impl << ' ' << threads << ' ' << name << ' '
+            << number << '\n';
+      }
+    }
+  }
+  for (const std::string& failure : m_runs.failures) {
+    out << "failure " << failure << '\n';
+  }
+  // Tells a complete file from one cut short (a copy that crashed while writing).
+  out << "end\n";
+}
+
+bool table_reporter::merge(std::istream& in) {
+  // Parsed whole into a copy first, so that a malformed file merges nothing.
+  recorded_runs merged = m_runs;
+  std::string line;
+  if (!std::getline(in, line) || line != samples_magic) {
+    return false;
+  }
+  const auto add_once = [](auto& list, auto item) {
+    if (std::find(list.begin(), list.end(), item) == list.end()) {
+      list.push_back(std::move(item));
+    }
+  };
+  bool ended = false;
+  while (!ended && std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string kind;
+    fields >> kind;
+    bool parsed = true;
+    if (kind == "end") {
+      ended = true;
+    } else if (kind == "repetitions") {
+      std::size_t repetitions = 0;
+      parsed = static_cast<bool>(fields >> repetitions);
+      merged.repetitions = std::max(merged.repetitions, repetitions);
+    } else if (kind == "load") {
+      double load = 0.0;
+      parsed = static_cast<bool>(fields >> load);
+      merged.load_at_start = merged.load_at_start.value_or(load);
+    } else if (kind == "cpu_share") {
+      double share = 0.0;
+      parsed = static_cast<bool>(fields >> share);
+      merged.min_cpu_share = std::min(merged.min_cpu_share.value_or(share), share);
+    } else if (kind == "workload") {
+      std::string workload;
+      parsed = static_cast<bool>(fields >> workload);
+      add_once(merged.workloads, workload);
+    } else if (kind == "row") {
+      std::string workload;
+      std::string impl;
+      parsed = static_cast<bool>(fields >> workload >> impl);
+      add_once(merged.rows, std::pair{workload, impl});
+    } else if (kind == "threads") {
+      std::size_t threads = 0;
+      parsed = static_cast<bool>(fields >> threads);
+      add_once(merged.threads, threads);
+      std::sort(merged.threads.begin(), merged.threads.end());
+    } else if (kind == "failed") {
+      std::string workload;
+      std::string impl;
+      std::size_t threads = 0;
+      parsed = static_cast<bool>(fields >> workload >> impl >> threads);
+      merged.measured[key{workload, impl, threads}].failed = true;
+    } else if (kind == "sample") {
+      std::string workload;
+      std::string impl;
+      std::size_t threads = 0;
+      std::string name;
+      double number = 0.0;
+      parsed = static_cast<bool>(fields >> workload >> impl >> threads >> name >> number);
+      figure& recorded = merged.measured[key{workload, impl, threads}].counters[name];
+      // A median of this process alone would hide the others' repetitions.
+      recorded.median.reset();
+      recorded.repetitions.push_back(number);
+    } else if (kind == "failure") {
+      std::string failure;
+      std::getline(fields >> std::ws, failure);
+      parsed = !failure.empty();
+      add_once(merged.failures, failure);
+    } else {
+      parsed = false;
+    }
+    if (!parsed) {
+      return false;
+    }
+  }
+  if (!ended) {
+    return false;
+  }
+  m_runs = std::move(merged);
+  return true;
 }
 
 }  // namespace bench

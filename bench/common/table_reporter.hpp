@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <istream>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -36,7 +37,9 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   void Finalize() override;
 
   /// Benchmarks that reported an error (a wrong result), as "name: message".
-  [[nodiscard]] const std::vector<std::string>& failures() const noexcept { return m_failures; }
+  [[nodiscard]] const std::vector<std::string>& failures() const noexcept {
+    return m_runs.failures;
+  }
 
   /// Prints the tables. First a row per workload and corun variant with a figure in ns per
   /// task: that of corun and oneTBB (or the workload's other baseline, marked `[threads]`) at
@@ -44,6 +47,19 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   /// same columns plus a unit, the figures that are not times per task: timer lateness (p50,
   /// p99) and memory per sleeping task against the thread-per-waiter baseline.
   void print_table(std::ostream& out) const;
+
+  /// Writes what this process measured (every repetition of every counter, the failures, the
+  /// load and CPU-share context) for `merge` in another process: how `--table` gathers the runs
+  /// of several copies of the harness (table_copies.hpp). A line-oriented text format; names
+  /// hold no blanks, a failure's message is the rest of its line.
+  void save(std::ostream& out) const;
+  /// Adds what `save` wrote in another process: repetitions join this process's (a median is
+  /// then taken over all of them), failures and failed benchmarks are kept, the lowest CPU
+  /// share and the first load average win. False, with nothing merged, if `in` is not in the
+  /// format `save` writes.
+  [[nodiscard]] bool merge(std::istream& in);
+  /// The table's header names how many processes the repetitions came from (1 by default).
+  void set_processes(std::size_t processes) noexcept { m_processes = processes; }
 
  private:
   /// Workload, implementation and worker count.
@@ -70,24 +86,35 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   /// The table cell for it: the number with `decimals` decimals, `FAILED` or `-`.
   [[nodiscard]] std::string cell(const std::string& workload, const std::string& impl,
                                  std::size_t threads, std::string_view counter, int decimals) const;
+  /// "median of N repetitions", naming the processes when there were several.
+  [[nodiscard]] std::string median_label() const;
   /// Prints `cells` (the first line is the header) in aligned columns, the first left-aligned,
   /// the last unpadded.
   static void print_cells(std::ostream& out, const std::vector<std::vector<std::string>>& cells);
 
+  /// Everything recorded from the runs (this process's, and those `merge` added).
+  struct recorded_runs {
+    std::map<key, samples> measured;
+    /// Workloads and corun variants in the order they first reported (random with
+    /// --benchmark_enable_random_interleaving; `print_table` sorts them).
+    std::vector<std::string> workloads;
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::vector<std::size_t> threads;
+    std::vector<std::string> failures;
+    /// Repetitions of each benchmark in one process.
+    std::size_t repetitions = 1;
+    /// Lowest CPU time / wall time of a run that does all its work on the benchmark thread
+    /// (serial, and oneTBB at one worker): below ~0.9 other processes took the core away.
+    std::optional<double> min_cpu_share;
+    /// The 1-minute load average when the (first) run started (from Google benchmark's
+    /// context).
+    std::optional<double> load_at_start;
+  };
+
   benchmark::BenchmarkReporter& m_display;
-  std::map<key, samples> m_samples;
-  /// Workloads and corun variants in the order they first reported (random with
-  /// --benchmark_enable_random_interleaving; `print_table` sorts them).
-  std::vector<std::string> m_workloads;
-  std::vector<std::pair<std::string, std::string>> m_rows;
-  std::vector<std::size_t> m_threads;
-  std::vector<std::string> m_failures;
-  std::size_t m_repetitions = 1;
-  /// Lowest CPU time / wall time of a run that does all its work on the benchmark thread
-  /// (serial, and oneTBB at one worker): below ~0.9 other processes took the core away.
-  std::optional<double> m_min_cpu_share;
-  /// The 1-minute load average when the run started (from Google benchmark's context).
-  std::optional<double> m_load_at_start;
+  recorded_runs m_runs;
+  /// Processes the repetitions of each benchmark came from (`set_processes`).
+  std::size_t m_processes = 1;
 };
 
 }  // namespace bench

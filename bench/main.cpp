@@ -17,6 +17,8 @@
 /// `--table --benchmark_repetitions=5` runs 5 repetitions in each process.
 ///   --samples-to=FILE  run as one of --table's processes: save what was measured to FILE
 ///            (table_reporter::save) instead of printing the table.
+///   --table-from=FILE  (repeatable) run nothing: print the table of the medians over what
+///            the files saved (by --samples-to), e.g. runs of different times.
 ///
 /// Exit status: 1 if a benchmark computed a wrong answer, nothing matched the filter, or one
 /// of --table's processes failed.
@@ -40,6 +42,7 @@ namespace {
 
 constexpr std::string_view copies_flag = "--copies=";
 constexpr std::string_view samples_flag = "--samples-to=";
+constexpr std::string_view table_from_flag = "--table-from=";
 
 /// `--copies=N`'s N, if it is a number of at least 1.
 bool parse_copies(std::string_view text, std::size_t& copies) {
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
   bool smoke = false;
   std::size_t copies = 3;
   std::string samples_to;
+  std::vector<std::string> table_from;
   std::vector<std::string> passed;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -69,6 +73,8 @@ int main(int argc, char** argv) {
       }
     } else if (arg.starts_with(samples_flag)) {
       samples_to = arg.substr(samples_flag.size());
+    } else if (arg.starts_with(table_from_flag)) {
+      table_from.emplace_back(arg.substr(table_from_flag.size()));
     } else {
       passed.emplace_back(arg);
     }
@@ -102,6 +108,18 @@ int main(int argc, char** argv) {
   // Owned by Google benchmark (a process-wide instance): not deleted here.
   benchmark::BenchmarkReporter* display = benchmark::CreateDefaultDisplayReporter();
   bench::table_reporter reporter(*display);
+  if (!table_from.empty()) {
+    for (const std::string& file : table_from) {
+      std::ifstream in(file);
+      if (!in || !reporter.merge(in)) {
+        std::cerr << "corun_bench: " << file << ": not a complete file of --samples-to\n";
+        return 1;
+      }
+    }
+    reporter.set_source(bench::table_reporter::source::saved_files, table_from.size());
+    reporter.print_table(std::cout);
+    return reporter.failures().empty() ? 0 : 1;
+  }
   if (in_copies) {
     // The flags were checked above; each process gets the same ones (this one's defaults are
     // none: every process runs one repetition unless the command line says otherwise).

@@ -147,7 +147,7 @@ bool run_in_copies(std::size_t processes, const std::vector<std::string>& args,
     }
     all_ok = all_ok && exited_ok && saved;
   }
-  reporter.set_processes(merged);
+  reporter.set_source(table_reporter::source::fresh_copies, merged);
   return all_ok;
 }
 

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <istream>
 #include <map>
@@ -58,8 +59,16 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   /// share and the first load average win. False, with nothing merged, if `in` is not in the
   /// format `save` writes.
   [[nodiscard]] bool merge(std::istream& in);
-  /// The table's header names how many processes the repetitions came from (1 by default).
-  void set_processes(std::size_t processes) noexcept { m_processes = processes; }
+  /// Where the recorded runs come from, which the table's header and footer say.
+  enum class source : std::uint8_t {
+    this_process,  // the default
+    fresh_copies,  // `processes` copies of this program, just run (table_copies.hpp)
+    saved_files,   // `processes` files saved earlier (--table-from)
+  };
+  void set_source(source from, std::size_t processes) noexcept {
+    m_source = from;
+    m_processes = processes;
+  }
 
  private:
   /// Workload, implementation and worker count.
@@ -113,7 +122,8 @@ class table_reporter final : public benchmark::BenchmarkReporter {
 
   benchmark::BenchmarkReporter& m_display;
   recorded_runs m_runs;
-  /// Processes the repetitions of each benchmark came from (`set_processes`).
+  /// Where the runs come from, and from how many processes (`set_source`).
+  source m_source = source::this_process;
   std::size_t m_processes = 1;
 };
 

@@ -5,13 +5,13 @@
 ///   --table  run every benchmark in 3 processes, one after the other, each a fresh copy of
 ///            this program (common/table_copies.hpp says why), one repetition in each, and
 ///            then print a table of the median ns per task of corun and oneTBB at each worker
-///            count, their ratio and the ratio DESIGN.md section 5 targets.
-///   --copies=N  with --table: N processes instead of 3. --copies=1 runs 3 repetitions in
-///            this process instead (only the aggregates on the console).
+///            count, their ratio, the ratio DESIGN.md section 5 targets and whether it is met.
 ///            Within a process the benchmarks run in registration order (1 worker before 2), not
 ///            with --benchmark_enable_random_interleaving: interleaved, storm/tbb/1 came out at
 ///            either ~50 or ~100 ns per task depending on the order drawn (with CPU time equal to
 ///            wall time, so not preemption); back to back it stays at ~45-50.
+///   --copies=N  with --table: N processes instead of 3. --copies=1 runs 3 repetitions in
+///            this process instead (only the aggregates on the console).
 ///   --smoke  tiny sizes and one iteration per benchmark: what CTest runs (bench.smoke.*).
 /// Defaults these switches imply come before the command line's own flags, so
 /// `--table --benchmark_repetitions=5` runs 5 repetitions in each process.

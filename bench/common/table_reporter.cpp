@@ -346,9 +346,10 @@ void table_reporter::print_table(std::ostream& out) const {
       return std::string("-");
     }
     std::string text = "<= " + fixed(target.one_worker, 2);
-    text.append(" / <= ").append(fixed(target.more_workers, 2)).append(":");
+    text.append(" / <= ").append(fixed(target.more_workers, 2));
     const std::string baseline = baseline_of(workload);
-    const char* separator = " ";
+    // No verdict where there is no ratio (the baseline did not run).
+    const char* separator = ": ";
     for (const std::size_t threads : m_runs.threads) {
       const std::optional<double> corun_value = value(workload, "corun", threads, ns_counter);
       const std::optional<double> base_value = value(workload, baseline, threads, ns_counter);

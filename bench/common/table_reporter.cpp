@@ -107,6 +107,14 @@ constexpr std::string_view ns_counter = "ns_per_task";
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
+/// Appends `item` to `list` unless it is there already (the first appearance keeps its place).
+template <class List, class Item>
+void add_once(List& list, Item&& item) {
+  if (std::find(list.begin(), list.end(), item) == list.end()) {
+    list.push_back(std::forward<Item>(item));
+  }
+}
+
 /// Where the key of a run lives: the family name `<workload>/<impl>` and the argument, the
 /// worker count. False for a run that is not one of ours.
 [[nodiscard]] bool parse(const benchmark::BenchmarkReporter::Run& run, std::string& workload,
@@ -149,29 +157,19 @@ void table_reporter::ReportRuns(const std::vector<Run>& runs) {
     if (!parse(run, workload, impl, threads)) {
       continue;
     }
-    if (std::find(m_runs.workloads.begin(), m_runs.workloads.end(), workload) ==
-        m_runs.workloads.end()) {
-      m_runs.workloads.push_back(workload);
+    add_once(m_runs.workloads, workload);
+    if (impl != "tbb" && impl != "serial" && impl != baseline_of(workload)) {
+      add_once(m_runs.rows, std::pair{workload, impl});
     }
-    if (impl != "tbb" && impl != "serial" && impl != baseline_of(workload) &&
-        std::find(m_runs.rows.begin(), m_runs.rows.end(), std::pair{workload, impl}) ==
-            m_runs.rows.end()) {
-      m_runs.rows.emplace_back(workload, impl);
-    }
-    if (std::find(m_runs.threads.begin(), m_runs.threads.end(), threads) == m_runs.threads.end()) {
-      m_runs.threads.push_back(threads);
-      std::sort(m_runs.threads.begin(), m_runs.threads.end());
-    }
+    add_once(m_runs.threads, threads);
+    std::sort(m_runs.threads.begin(), m_runs.threads.end());
     m_runs.repetitions = std::max(m_runs.repetitions, static_cast<std::size_t>(run.repetitions));
 
     samples& measured = m_runs.measured[key{workload, impl, threads}];
     if (run.error_occurred) {
       measured.failed = true;
       std::string failure = run.benchmark_name().append(": ").append(run.error_message);
-      if (std::find(m_runs.failures.begin(), m_runs.failures.end(), failure) ==
-          m_runs.failures.end()) {
-        m_runs.failures.push_back(std::move(failure));
-      }
+      add_once(m_runs.failures, std::move(failure));
       continue;
     }
     const bool timed_per_task = run.counters.find(std::string(ns_counter)) != run.counters.end();
@@ -502,11 +500,6 @@ bool table_reporter::merge(std::istream& in) {
   if (!std::getline(in, line) || line != samples_magic) {
     return false;
   }
-  const auto add_once = [](auto& list, auto item) {
-    if (std::find(list.begin(), list.end(), item) == list.end()) {
-      list.push_back(std::move(item));
-    }
-  };
   bool ended = false;
   while (!ended && std::getline(in, line)) {
     std::istringstream fields(line);

@@ -439,7 +439,7 @@ TEST_SUITE("cancel_sleep_forever") {
     }
   }
 
-  TEST_CASE("sleep_forever: already cancelled, it throws at once; children sleep and wake") {
+  TEST_CASE("sleep_forever: already cancelled, it throws at once, children sleep and wake") {
     std::atomic<int> sleeping{0};
     corun::runtime rt(with_workers(2));
     auto h = rt.spawn(

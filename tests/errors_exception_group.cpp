@@ -305,7 +305,7 @@ TEST_SUITE("errors_exception_group") {
         }) == "group(corun: catch_each: a handler threw)[logic(from 1), logic(from 2)]");
   }
 
-  TEST_CASE("exception_group: catch_each leaves a leaf rethrown with throw; in its place") {
+  TEST_CASE("exception_group: catch_each leaves a leaf rethrown with throw, in its place") {
     CHECK(thrown_by([] {
             corun::catch_each(
                 sample(),

@@ -371,7 +371,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
   }
 
   TEST_CASE(
-      "SIGTERM cancels the task the same way; a task that catches it and returns a value "
+      "SIGTERM cancels the task the same way, and a task that catches it and returns a value "
       "makes run_until_signal return that value") {
     child_process child([](int fd) {
       return run_serve(fd, 2, {SIGINT, SIGTERM}, "SIGTERM", after_cancel::return_value);

@@ -57,7 +57,7 @@ TEST_SUITE("sync_as_completed") {
     }
   }
 
-  TEST_CASE("as_completed yields failed tasks without throwing; the handle tells") {
+  TEST_CASE("as_completed yields failed tasks without throwing, the handle tells") {
     corun::runtime rt(with_virtual_time(2));
     const int failed_id = rt.block_on([]() -> task<int> {
       auto ok = corun::spawn(sleep_then(20ms, 1));
@@ -99,7 +99,7 @@ TEST_SUITE("sync_as_completed") {
     CHECK(total == 3);
   }
 
-  TEST_CASE("as_completed of nothing ends at once; of an empty handle is a logic_error") {
+  TEST_CASE("as_completed of nothing ends at once, of an empty handle is a logic_error") {
     corun::runtime rt(with_workers(1));
     rt.block_on([]() -> task<void> {
       auto none = corun::as_completed({});

@@ -156,7 +156,7 @@ TEST_SUITE("sync_merge") {
     check_exactly_once_in_order(values, {30, 30, 30, 30});
   }
 
-  TEST_CASE("merge: destroying it early cancels its sources; the consuming task awaits them") {
+  TEST_CASE("merge: destroying it early cancels its sources, the consuming task awaits them") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       std::atomic<int> alive{0};
@@ -217,7 +217,7 @@ TEST_SUITE("sync_merge") {
     }
   }
 
-  TEST_CASE("merge: a cancelled consumer gets cancelled from next(); its task awaits the sources") {
+  TEST_CASE("merge: a cancelled consumer gets cancelled from next(), its task awaits the sources") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
       std::atomic<int> alive{0};

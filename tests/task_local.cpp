@@ -24,7 +24,7 @@ task<void> set_request_id(std::string id) {
 }  // namespace
 
 TEST_SUITE("task_local") {
-  TEST_CASE("task_local: the default outside a task; set outside a task is a logic_error") {
+  TEST_CASE("task_local: the default outside a task, set outside a task is a logic_error") {
     CHECK(g_request_id.get() == "none");
     CHECK_THROWS_AS(g_request_id.set("x"), std::logic_error);
   }

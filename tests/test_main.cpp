@@ -6,6 +6,12 @@
 ///
 /// A listener cannot fail a test case after the fact, so a mismatch is printed with the test
 /// case's name and makes the process exit with a failure status.
+///
+/// A run asked for by name (`--test-case=`, as each CTest test is) that ran no test case fails
+/// too. CTest splits a test's name at every ';' (a CMake list), so doctest_discover_tests turns
+/// a test case named "a; b" into two CTest tests, "a" and " b", whose filters match nothing:
+/// both passed without running anything, and ten test cases never ran in CI that way until
+/// 2026-12-07.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "corun/detail/frame_alloc.hpp"
 
@@ -14,10 +20,25 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <string_view>
 
 namespace {
 
 std::atomic<int> g_leaking_cases{0};
+std::atomic<int> g_cases_run{0};
+
+/// True if the command line selects test cases by name.
+bool selects_by_name(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    for (const std::string_view option : {"--test-case=", "-tc=", "--dt-test-case=", "--dt-tc="}) {
+      if (arg.starts_with(option)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
 
 class live_frames_listener : public doctest::IReporter {
  public:
@@ -27,6 +48,7 @@ class live_frames_listener : public doctest::IReporter {
   void test_run_start() override {}
   void test_run_end(const doctest::TestRunStats& /*stats*/) override {}
   void test_case_start(const doctest::TestCaseData& data) override {
+    g_cases_run.fetch_add(1);
     m_case = &data;
     m_baseline = corun::detail::live_frames();
   }
@@ -74,6 +96,12 @@ int main(int argc, char** argv) {
   const int result = context.run();
   if (context.shouldExit()) {
     return result;
+  }
+  if (g_cases_run.load() == 0 && selects_by_name(argc, argv)) {
+    std::fprintf(stderr,
+                 "no test case matches the --test-case filter: a TEST_CASE name must not hold "
+                 "';', at which CTest splits it\n");
+    return result != 0 ? result : 1;
   }
   if (g_leaking_cases.load() != 0) {
     std::fprintf(stderr, "%d test case(s) leaked coroutine frames\n", g_leaking_cases.load());

@@ -296,7 +296,7 @@ TEST_SUITE("time_create_timer") {
   }
 
   TEST_CASE(
-      "cancel: the next tick waits for the cancelled one to unwind; deadlines it overran "
+      "cancel: the next tick waits for the cancelled one to unwind, and deadlines it overran "
       "are skipped") {
     for (const std::size_t workers : worker_counts) {
       CAPTURE(workers);
@@ -494,7 +494,7 @@ TEST_SUITE("time_create_timer") {
     CHECK(log.str() == "s0@0 e0@30 s1@100 f1@130");
   }
 
-  TEST_CASE("the callable is moved into the timer; its captures live until the last tick ended") {
+  TEST_CASE("the callable is moved into the timer, its captures live until the last tick ended") {
     for (const std::size_t workers : worker_counts) {
       for (const timer_delay_policy policy : all_policies) {
         CAPTURE(workers);

@@ -66,6 +66,20 @@ task<void> spawn_chain(int depth, std::atomic<int>& reached) {
   static_cast<void>(corun::spawn(spawn_chain(depth - 1, reached)));
 }
 
+/// Level `level` of a chain that ends at `last`: each level spawns the next and awaits it.
+/// `started[k]` is set when level k starts; `early[k]` records whether level k had started when
+/// the `spawn` of it returned, that is whether it ran nested in that spawn.
+task<void> nested_chain(int level, int last, std::vector<char>& started, std::vector<char>& early) {
+  const auto at = static_cast<std::size_t>(level);
+  started[at] = 1;
+  if (level == last) {
+    co_return;
+  }
+  auto next = corun::spawn(nested_chain(level + 1, last, started, early));
+  early[at + 1] = started[at + 1];
+  co_await next;
+}
+
 task<std::int64_t> sum_of_ready_awaits(int count) {
   std::int64_t sum = 0;
   for (int i = 0; i < count; ++i) {
@@ -273,6 +287,32 @@ TEST_SUITE("sched_eager_spawn") {
       std::atomic<int> reached{0};
       rt.block_on(spawn_chain(depth, reached));
       CHECK(reached.load() == depth + 1);
+    }
+  }
+
+  TEST_CASE("work-first spawns nest up to 32 deep, and deeper spawns queue") {
+    // One queued sibling keeps the threshold of 1 met for every spawn of the chain. Level 0 runs
+    // nested in the root's spawn (nesting depth 1), level k at depth k + 1: levels 1 to 31 run
+    // nested in their parents' spawns, and from level 32 on, past the bound (worker.cpp,
+    // `max_eager_depth`), each is queued and then joined inline by its parent. A bound of 8, as
+    // before, queued every level from 8 on, so joins in trees deeper than 8 suspended whenever a
+    // parent had two children queued (nqueens(12) is 13 deep).
+    constexpr int last = 40;
+    corun::runtime rt(eager_options(1, 1));
+    std::vector<char> started(last + 1, 0);
+    std::vector<char> early(last + 1, 0);
+    rt.block_on([](std::vector<char>& s, std::vector<char>& e) -> task<void> {
+      auto queued = corun::spawn(nothing());
+      auto chain = corun::spawn(nested_chain(0, last, s, e));
+      co_await chain;
+      co_await queued;
+    }(started, early));
+    for (int level = 0; level <= last; ++level) {
+      CAPTURE(level);
+      CHECK(started[static_cast<std::size_t>(level)] == 1);
+      if (level >= 1) {
+        CHECK(early[static_cast<std::size_t>(level)] == (level < 32 ? 1 : 0));
+      }
     }
   }
 

@@ -99,14 +99,16 @@ constexpr std::uint32_t timer_check_interval = 8;
 constexpr std::uint32_t fairness_interval = 61;
 
 /// Work-first spawns nest at most this deep on one stack (a child run by a spawn spawns, and so
-/// on); deeper spawns queue their child. A level costs the stack a few hundred bytes at -O3 (a
-/// few KiB at -O0 under ASan), so the bound is about the recursion depth of fork-join trees, not
-/// the stack: a tree deeper than it queues the children of its deep nodes, and their parents'
-/// joins, which await the first-queued child first, suspend. At 8, nqueens(12), 13 levels deep,
-/// queued 92,000 of its 856,000 children at one worker and suspended 65,000 joins (none at 16);
-/// five interleaved rounds, 8 -> 16 -> 32: one worker 126.1 -> 117.8 -> 118.1 ns per task, two
-/// 64.3 -> 59.6 -> 61.6, where at 8 two workers also fell into a slow mode (about 95 ns) in a
-/// third of the runs; fib, skynet and the storm unchanged (2026-12-07, fourteenth session).
+/// on); deeper spawns queue their child. A level costs the stack 96 bytes built by g++ 12 at
+/// -O3, 848 at -O0 under ASan, 2,432 by clang 14 at -O0 under ASan (a chain of spawns, measured
+/// 2026-12-07), so even 32 levels stay far below a worker's stack, and the bound is about the
+/// depth of fork-join trees: a tree deeper than it queues the children of its deep nodes, and
+/// their parents' joins, which await the first-queued child first, suspend. At 8, nqueens(12),
+/// 13 levels deep, queued 92,000 of its 856,000 children at one worker and suspended 65,000
+/// joins (none at 16); five interleaved rounds, 8 -> 16 -> 32: one worker 126.1 -> 117.8 ->
+/// 118.1 ns per task, two 64.3 -> 59.6 -> 61.6, where at 8 two workers also fell into a slow
+/// mode (about 95 ns) in a third of the runs; fib, skynet and the storm unchanged (2026-12-07,
+/// fourteenth session).
 constexpr std::uint32_t max_eager_depth = 32;
 
 std::int64_t eager_threshold_of(std::size_t option) noexcept {

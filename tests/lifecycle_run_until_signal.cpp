@@ -23,7 +23,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -103,6 +106,50 @@ void set_default(int signo) {
   ::sigaction(signo, &fallback, nullptr);
 }
 
+/// The first line of `path` that starts with `key`, without the key; "?" if none.
+std::string status_field(const std::filesystem::path& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) {
+      const std::size_t start = line.find_first_not_of(" \t", key.size());
+      return start == std::string::npos ? std::string() : line.substr(start);
+    }
+  }
+  return "?";
+}
+
+std::string first_line(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  return std::getline(in, line) ? line : "?";
+}
+
+/// Where every thread of a hung child is, for the failure message: its name, state, kernel
+/// wait channel and system call, and its pending, blocked and caught signals (hex masks, bit
+/// N-1 for signal N). A signal still pending in the kernel (`ShdPnd` or `SigPnd`) was never
+/// delivered; one that is not was taken by a thread whose handler did not run (or ran and was
+/// not acted on).
+std::string describe_process(pid_t pid) {
+  std::ostringstream out;
+  const std::filesystem::path proc = "/proc/" + std::to_string(pid);
+  out << "child " << pid << ": ShdPnd " << status_field(proc / "status", "ShdPnd:") << "\n";
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator(proc / "task", error)) {
+    const std::filesystem::path& t = task.path();
+    out << "  thread " << t.filename().string() << " '" << first_line(t / "comm") << "' "
+        << status_field(t / "status", "State:") << ", wchan " << first_line(t / "wchan")
+        << ", syscall " << first_line(t / "syscall") << ", SigPnd "
+        << status_field(t / "status", "SigPnd:") << ", SigBlk "
+        << status_field(t / "status", "SigBlk:") << ", SigCgt "
+        << status_field(t / "status", "SigCgt:") << "\n";
+  }
+  if (error) {
+    out << "  (no /proc entry: " << error.message() << ")\n";
+  }
+  return out.str();
+}
+
 /// A forked child running `body(report_fd)`, which returns the exit code. The parent reads the
 /// reports and waits for the child, each wait bounded by `parent_limit`.
 class child_process {
@@ -171,7 +218,9 @@ class child_process {
         return status;
       }
       if (std::chrono::steady_clock::now() > give_up) {
-        FAIL("the child did not end within a minute; killed it");
+        FAIL("the child did not end within a minute; killed it; reports: '"
+             << m_seen << "'\n"
+             << describe_process(m_pid));
       }
       std::this_thread::sleep_for(1ms);
     }
@@ -187,7 +236,9 @@ class child_process {
       const auto left =
           std::chrono::ceil<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
-        FAIL_CHECK("no report from the child within a minute; reports so far: '" << m_seen << "'");
+        FAIL_CHECK("no report from the child within a minute; reports so far: '"
+                   << m_seen << "'\n"
+                   << describe_process(m_pid));
         ::kill(m_pid, SIGKILL);
         return false;
       }
@@ -218,9 +269,21 @@ class child_process {
   std::string m_seen;
 };
 
-bool killed_by(int status, int signo) { return WIFSIGNALED(status) && WTERMSIG(status) == signo; }
+/// How a child ended, from its wait status, as the checks compare it: a failed check then shows
+/// what happened instead (an exit code of 66 is a ThreadSanitizer report, whose text precedes).
+std::string ending(int status) {
+  if (WIFEXITED(status)) {
+    return "exit code " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return "killed by signal " + std::to_string(WTERMSIG(status));
+  }
+  return "wait status " + std::to_string(status);
+}
 
-bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+std::string killed_by(int signo) { return "killed by signal " + std::to_string(signo); }
+
+std::string exited_with(int code) { return "exit code " + std::to_string(code); }
 
 // ---- The children's tasks ---------------------------------------------------------------------
 
@@ -315,7 +378,7 @@ void check_sigint_cancels(const std::vector<int>& signals, bool caller_blocks) {
     child.send(SIGINT);
     const int status = child.wait_exit();
     CHECK(child.seen() == "SOCD");
-    CHECK(exited_with(status, exit_cancelled));
+    CHECK(ending(status) == exited_with(exit_cancelled));
   }
 }
 
@@ -355,7 +418,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     });
     const int status = child.wait_exit();
     CHECK(child.seen() == "D");
-    CHECK(exited_with(status, exit_returned + 5));
+    CHECK(ending(status) == exited_with(exit_returned + 5));
   }
 
   TEST_CASE(
@@ -380,7 +443,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     child.send(SIGTERM);
     const int status = child.wait_exit();
     CHECK(child.seen() == "SOCD");
-    CHECK(exited_with(status, exit_returned + 7));
+    CHECK(ending(status) == exited_with(exit_returned + 7));
   }
 
   TEST_CASE("other signals are named like strsignal's abbreviations, or by number") {
@@ -397,7 +460,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
       child.send(signo);
       const int status = child.wait_exit();
       CHECK(child.seen() == "SOCD");
-      CHECK(exited_with(status, exit_cancelled));
+      CHECK(ending(status) == exited_with(exit_cancelled));
     }
   }
 
@@ -422,7 +485,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     });
     const int status = child.wait_exit();
     CHECK(child.seen() == "SOCD");
-    CHECK(exited_with(status, exit_cancelled));
+    CHECK(ending(status) == exited_with(exit_cancelled));
   }
 
   TEST_CASE("a second signal during a cleanup that never ends kills the process by that signal") {
@@ -439,7 +502,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
       child.send(SIGINT);
       const int status = child.wait_exit();
       CHECK(child.seen() == "SOH");
-      CHECK(killed_by(status, SIGINT));
+      CHECK(ending(status) == killed_by(SIGINT));
     }
   }
 
@@ -453,7 +516,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     child.send(SIGTERM);
     const int status = child.wait_exit();
     CHECK(child.seen() == "SOH");
-    CHECK(killed_by(status, SIGTERM));
+    CHECK(ending(status) == killed_by(SIGTERM));
   }
 
   TEST_CASE("run_until_signal propagates the task's own exception and restores the handlers") {
@@ -489,7 +552,7 @@ TEST_SUITE("lifecycle_run_until_signal") {
     child.send(SIGINT);
     const int status = child.wait_exit();
     CHECK(child.seen() == "S");
-    CHECK(killed_by(status, SIGINT));
+    CHECK(ending(status) == killed_by(SIGINT));
   }
 
   TEST_CASE("run_until_signal on a worker thread throws logic_error") {

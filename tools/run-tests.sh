@@ -81,13 +81,24 @@ for index in "${!presets[@]}"; do
     | sed -E 's/^[[:space:]]+//')
 done
 
-# Run each failed test once more, so that its output stands at the end of a long log and a
-# flaky failure shows as one. The preset stays failed whatever the second run says.
+# Run each failed test once more, so that a flaky failure shows as one (the preset stays failed
+# whatever the second run says); then show what each printed when it failed the first time
+# (CTest's output on failure, otherwise lost in the middle of a long log), just above the
+# summary, where a reader of the end of the log sees it.
 for preset in "${presets_with_failures[@]}"; do
   printf '\n==== run-tests: the failed tests of %s once more (the preset stays failed) ====\n\n' \
     "$preset"
   "${launcher[@]}" ctest --preset "$preset" --rerun-failed --output-on-failure 2>&1 \
-    | tail -n 150 || true
+    | tail -n 30 || true
+done
+for preset in "${presets_with_failures[@]}"; do
+  printf '\n==== run-tests: what the failed tests of %s printed the first time ====\n\n' "$preset"
+  # From a test's "***Failed" (or Timeout, Exception) line to the next line of CTest's own.
+  awk '
+    /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: .*\*\*\*/ { show = 1; lines = 0; print; next }
+    /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: / || /^ +Start +[0-9]+: / || /^[0-9]+% tests passed/ { show = 0 }
+    show && lines++ < 80 { print }
+  ' "$log_dir/$preset.log"
 done
 
 printf '\n==== run-tests summary ====\n'

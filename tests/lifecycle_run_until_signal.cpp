@@ -269,21 +269,21 @@ class child_process {
   std::string m_seen;
 };
 
+std::string killed_by(int signo) { return "killed by signal " + std::to_string(signo); }
+
+std::string exited_with(int code) { return "exit code " + std::to_string(code); }
+
 /// How a child ended, from its wait status, as the checks compare it: a failed check then shows
 /// what happened instead (an exit code of 66 is a ThreadSanitizer report, whose text precedes).
 std::string ending(int status) {
   if (WIFEXITED(status)) {
-    return "exit code " + std::to_string(WEXITSTATUS(status));
+    return exited_with(WEXITSTATUS(status));
   }
   if (WIFSIGNALED(status)) {
-    return "killed by signal " + std::to_string(WTERMSIG(status));
+    return killed_by(WTERMSIG(status));
   }
   return "wait status " + std::to_string(status);
 }
-
-std::string killed_by(int signo) { return "killed by signal " + std::to_string(signo); }
-
-std::string exited_with(int code) { return "exit code " + std::to_string(code); }
 
 // ---- The children's tasks ---------------------------------------------------------------------
 

@@ -51,20 +51,6 @@ corun::task<long> nqueens(int n, int row, board queens) {
   co_return found;
 }
 
-// The safe columns of `row` in ascending order, for `nqueens_awaited`: the same checks as
-// `spawn_safe_columns`, likewise in a plain function, with the spawns left to the caller.
-std::size_t safe_columns(int n, int row, board& queens,
-                         std::array<std::uint8_t, max_n>& safe_ones) {
-  std::size_t count = 0;
-  for (int column = 0; column < n; ++column) {
-    queens[static_cast<std::size_t>(row)] = static_cast<std::uint8_t>(column);
-    if (safe(queens, row)) {
-      safe_ones[count++] = static_cast<std::uint8_t>(column);
-    }
-  }
-  return count;
-}
-
 // The same tree with every child awaited at once instead of spawned: a coroutine frame per
 // node, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
 // what the coroutines cost on their own, the floor under `nqueens/corun` at one worker.

@@ -42,6 +42,22 @@ inline constexpr std::array<long, max_n + 1> solutions = {1,  1,  0,   0,   2,  
   return true;
 }
 
+/// The safe columns of `row` in ascending order, into `safe_ones`; returns how many. The
+/// column loop of the versions that await each child at once (`corun_awaited`,
+/// `bare_coroutine`): the same checks as the spawning versions', in a plain function, as g++
+/// keeps every local of a coroutine in its frame.
+inline std::size_t safe_columns(int n, int row, board& queens,
+                                std::array<std::uint8_t, max_n>& safe_ones) noexcept {
+  std::size_t count = 0;
+  for (int column = 0; column < n; ++column) {
+    queens[static_cast<std::size_t>(row)] = static_cast<std::uint8_t>(column);
+    if (safe(queens, row)) {
+      safe_ones[count++] = static_cast<std::uint8_t>(column);
+    }
+  }
+  return count;
+}
+
 /// Solutions and calls of the serial recursion.
 struct count {
   long solutions = 0;

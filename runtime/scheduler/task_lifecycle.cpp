@@ -353,6 +353,12 @@ std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexc
     // for a handle later moved to another thread.
     node.m_state.store(task_node::one_ref | task_node::done_bit, std::memory_order_release);
     worker_counters::bump(self.counters.completed);
+    // Step 4: the parent is the spawner, whose body waits in that `spawn` on this thread, so
+    // it cannot be done; as for a child it joined inline (`joined_while_waiting`), it forgets
+    // the child on its owner count, which only this thread touches now. No deferred count: a
+    // parent whose children all ran at once ends by the simple path, without an RMW or a flush.
+    --parent.m_spawned;
+    return std::noop_coroutine();
   } else if (state == 2 * task_node::one_ref &&
              node.m_state.compare_exchange_strong(state, task_node::one_ref | task_node::done_bit,
                                                   std::memory_order_acq_rel,
@@ -372,8 +378,10 @@ std::coroutine_handle<> try_complete_simple(task_node& node, worker& self) noexc
 
 std::coroutine_handle<> finish_spawned(task_node& node) noexcept {
   if (node.m_spawned == 0) {
-    // No child was ever spawned, so nobody else touches m_pending: skip the RMW. (Only a task's
-    // own body spawns its children; spawns into it from elsewhere go through group scopes.)
+    // No child is left to count: none was spawned, or each ran at once or was joined inline and
+    // was taken off the count, without touching m_pending. So nobody else touches it: skip the
+    // RMW. (Only a task's own body spawns its children; spawns into it from elsewhere go through
+    // group scopes.)
     if (const std::coroutine_handle<> then = try_complete_simple(node, current_worker())) {
       return then;
     }

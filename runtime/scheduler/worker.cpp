@@ -38,18 +38,21 @@
 // one more in the queue adds nothing to it, and costs a push, a pop and, when its handle is
 // awaited before it ran, a suspension of the joiner. Run at once, the child is usually done
 // before its handle exists, so the join is a load, and it publishes DONE with a plain store, as
-// nobody else holds a reference yet (task_lifecycle.cpp). A storm of a million spawns from
-// one task kept a million frames alive and missed the cache on each twice (when spawned and
-// when run); now the spawner never gets further than the threshold ahead of the work. 12 and
-// 16 were the best of 2 to 1024 (the fanout of skynet is 10, and fib's queue rarely reaches
-// them); 12 since 2026-12-06 (eighth session): by instruction count, one worker, skynet -1.2%
-// and nqueens -2.0% against 16, fib unchanged, and 8 to 11 cost fib 0.3-1.0%.
-// The check rides on the push's full-ring comparison (chase_lev_deque.hpp,
+// nobody else holds a reference yet, and takes itself off its parent's owner count, which no
+// other thread touches while the parent waits in `spawn` (task_lifecycle.cpp); a parent whose
+// children all ran at once thus ends without an RMW or a deferred count. A storm of a million
+// spawns from one task kept a million frames alive and missed the cache on each twice (when
+// spawned and when run); now the spawner never gets further than the threshold ahead of the
+// work. 12 and 16 were the best of 2 to 1024 (the fanout of skynet is 10, and fib's queue
+// rarely reaches them); 12 since 2026-12-06 (eighth session): by instruction count, one worker,
+// skynet -1.2% and nqueens -2.0% against 16, fib unchanged, and 8 to 11 cost fib 0.3-1.0%. The
+// check rides on the push's full-ring comparison (chase_lev_deque.hpp,
 // `try_push_under_soft_limit`), so a spawn that queues costs nothing more. Rules:
 //  a. only the free `spawn`, whose child belongs to the running task; the deferred completion
 //     count (above) is not flushed first: the child runs as part of the spawner's turn, so it
 //     delays a flush no more than the spawner's own code does (the worker loop, rules a and
-//     b, and the child's own completion, rule c, flush as usual);
+//     b, flushes as usual). A child that ends at once with a value touches no deferred count
+//     (above); one that ends otherwise counts itself like any child (rule c);
 //  b. the child spends the spawner's transfer budget (it nests on the same stack), and a
 //     transfer it bounces is queued, as the worker loop that would take it is suspended under
 //     the spawner;

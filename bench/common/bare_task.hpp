@@ -3,9 +3,9 @@
 /// the `<workload>/bare_coroutine` rows. Lazy, awaited by symmetric transfer, its value in the
 /// promise, frames from a free list of this thread, and nothing else: no runtime, no scheduling,
 /// no cancellation, no exceptions (one ends the process), no handles. Awaiting one per node
-/// costs what the coroutines themselves cost; no runtime that makes a coroutine of every node
-/// (corun, or any other) can run that tree faster, so the row is the floor that the
-/// DESIGN.md targets are measured against in the README's notes.
+/// costs what the coroutines themselves cost before any runtime adds its part: the README's
+/// notes weigh DESIGN.md's targets against it. (By instruction count it is the cheapest; in
+/// wall-clock time the code around it can still move a row by a few percent, as on nqueens.)
 #pragma once
 
 #include <coroutine>

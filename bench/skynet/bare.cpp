@@ -1,8 +1,8 @@
 /// \file
 /// `skynet/bare_coroutine`: the tree of `skynet/corun_awaited` (every child awaited at once) on
 /// `bench::bare_task`, the cheapest coroutine there is. Its time is what a coroutine per node
-/// costs with nothing of a runtime around it: the floor under every version that makes a
-/// coroutine of each task (common/bare_task.hpp).
+/// costs with nothing of a runtime around it, whichever runtime would add its part
+/// (common/bare_task.hpp).
 
 #include "common/bare_task.hpp"
 #include "common/harness.hpp"

@@ -51,29 +51,13 @@ corun::task<long> nqueens(int n, int row, board queens) {
   co_return found;
 }
 
-// The same tree with every child awaited at once instead of spawned: a coroutine frame per
-// node, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
-// what the coroutines cost on their own, the floor under `nqueens/corun` at one worker.
-corun::task<long> nqueens_awaited(int n, int row, board queens) {
-  if (row == n) {
-    co_return 1;
-  }
-  std::array<std::uint8_t, max_n> safe_ones;
-  const std::size_t count = safe_columns(n, row, queens, safe_ones);
-  long found = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    queens[static_cast<std::size_t>(row)] = safe_ones[i];
-    found += co_await nqueens_awaited(n, row + 1, queens);
-  }
-  co_return found;
-}
-
 void run_awaited(benchmark::State& state) {
   const int n = size();
   const long expected = solutions[static_cast<std::size_t>(n)];
   corun::runtime rt(corun_options(state));
-  measure(state,
-          [&] { return check(state, rt.block_on(nqueens_awaited(n, 0, board{})), expected); });
+  measure(state, [&] {
+    return check(state, rt.block_on(awaited_tree<corun::task>(n, 0, board{})), expected);
+  });
   report_tasks(state, static_cast<double>(tasks(n)));
 }
 

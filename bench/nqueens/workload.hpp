@@ -58,6 +58,24 @@ inline std::size_t safe_columns(int n, int row, board& queens,
   return count;
 }
 
+/// The tree with every child awaited at once, on the lazy coroutine type `Task<long>`: corun's
+/// `task` for `nqueens/corun_awaited`, `bench::bare_task` for `nqueens/bare_coroutine`. A frame
+/// per node, run by symmetric transfer and destroyed, and nothing scheduled.
+template <template <class> class Task>
+Task<long> awaited_tree(int n, int row, board queens) {
+  if (row == n) {
+    co_return 1;
+  }
+  std::array<std::uint8_t, max_n> safe_ones;
+  const std::size_t count = safe_columns(n, row, queens, safe_ones);
+  long found = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    queens[static_cast<std::size_t>(row)] = safe_ones[i];
+    found += co_await awaited_tree<Task>(n, row + 1, queens);
+  }
+  co_return found;
+}
+
 /// Solutions and calls of the serial recursion.
 struct count {
   long solutions = 0;

@@ -13,24 +13,12 @@
 namespace bench::skynet {
 namespace {
 
-bare_task<long> skynet(long first, long count) {
-  if (count == 1) {
-    co_return first;
-  }
-  const long child = count / fanout;
-  long sum = 0;
-  for (long i = 0; i < fanout; ++i) {
-    sum += co_await skynet(first + i * child, child);
-  }
-  co_return sum;
-}
-
 void run(benchmark::State& state) {
   const int tree_depth = depth();
   measure(state, [&] {
     long count = leaves(tree_depth);
     benchmark::DoNotOptimize(count);  // the compiler must not hoist the tree out of the loop
-    return check(state, skynet(0, count).run(), reference(tree_depth));
+    return check(state, awaited_tree<bare_task>(0, count).run(), reference(tree_depth));
   });
   report_tasks(state, static_cast<double>(tasks(tree_depth)));
 }

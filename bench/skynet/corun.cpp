@@ -34,26 +34,12 @@ corun::task<long> skynet(long first, long count) {
   co_return sum;
 }
 
-// The same tree with every child awaited at once instead of spawned: a coroutine frame per
-// node, created, run by symmetric transfer and destroyed, and nothing scheduled. Its time is
-// what the coroutines cost on their own, the floor under `skynet/corun` at one worker.
-corun::task<long> skynet_awaited(long first, long count) {
-  if (count == 1) {
-    co_return first;
-  }
-  const long child = count / fanout;
-  long sum = 0;
-  for (std::size_t i = 0; i < fanout; ++i) {
-    sum += co_await skynet_awaited(first + static_cast<long>(i) * child, child);
-  }
-  co_return sum;
-}
-
 void run_awaited(benchmark::State& state) {
   const int tree_depth = depth();
   corun::runtime rt(corun_options(state));
   measure(state, [&] {
-    return check(state, rt.block_on(skynet_awaited(0, leaves(tree_depth))), reference(tree_depth));
+    return check(state, rt.block_on(awaited_tree<corun::task>(0, leaves(tree_depth))),
+                 reference(tree_depth));
   });
   report_tasks(state, static_cast<double>(tasks(tree_depth)));
 }

@@ -45,6 +45,22 @@ static_assert(reference(6) == 499999500000);
 }
 static_assert(tasks(6) == 1111111);
 
+/// The tree with every child awaited at once, on the lazy coroutine type `Task<long>`: corun's
+/// `task` for `skynet/corun_awaited`, `bench::bare_task` for `skynet/bare_coroutine`. A frame
+/// per node, run by symmetric transfer and destroyed, and nothing scheduled.
+template <template <class> class Task>
+Task<long> awaited_tree(long first, long count) {
+  if (count == 1) {
+    co_return first;
+  }
+  const long child = count / fanout;
+  long sum = 0;
+  for (long i = 0; i < fanout; ++i) {
+    sum += co_await awaited_tree<Task>(first + i * child, child);
+  }
+  co_return sum;
+}
+
 /// The serial recursion the parallel versions mirror (used by `skynet/serial`): the subtree
 /// whose first leaf is `first` and that has `count` leaves.
 [[nodiscard]] inline long serial(long first, long count) noexcept {

@@ -1,5 +1,7 @@
 #include "common/table_reporter.hpp"
 
+#include "common/host.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -139,6 +141,9 @@ bool table_reporter::ReportContext(const Context& context) {
   m_display.SetErrorStream(&GetErrorStream());
   if (!context.cpu_info.load_avg.empty()) {
     m_runs.load_at_start = context.cpu_info.load_avg.front();
+  }
+  if (std::string cpu = this_cpu(); !cpu.empty()) {
+    add_once(m_runs.cpus, cpu);
   }
   return m_display.ReportContext(context);
 }
@@ -431,6 +436,16 @@ void table_reporter::print_table(std::ostream& out) const {
     }
     out << '\n';
   }
+  // The ratios move with the processor far more than with the load (common/host.hpp).
+  if (m_runs.cpus.size() == 1) {
+    out << "processor: " << m_runs.cpus.front() << '\n';
+  } else if (m_runs.cpus.size() > 1) {
+    out << "processors: ";
+    for (std::size_t i = 0; i < m_runs.cpus.size(); ++i) {
+      out << (i == 0 ? "" : "; ") << m_runs.cpus[i];
+    }
+    out << " -- the runs come from different processors; their medians mix them\n";
+  }
   // Workloads oneTBB has no counterpart of: which implementation their tbb cells show.
   std::map<std::string, std::string> other_baselines;  // baseline -> its workloads
   for (const std::string& workload : workloads) {
@@ -464,6 +479,9 @@ void table_reporter::save(std::ostream& out) const {
   }
   if (m_runs.min_cpu_share) {
     out << "cpu_share " << *m_runs.min_cpu_share << '\n';
+  }
+  for (const std::string& cpu : m_runs.cpus) {
+    out << "cpu " << cpu << '\n';
   }
   for (const std::string& workload : m_runs.workloads) {
     out << "workload " << workload << '\n';
@@ -520,6 +538,11 @@ bool table_reporter::merge(std::istream& in) {
       double share = 0.0;
       parsed = static_cast<bool>(fields >> share);
       merged.min_cpu_share = std::min(merged.min_cpu_share.value_or(share), share);
+    } else if (kind == "cpu") {
+      std::string cpu;
+      std::getline(fields >> std::ws, cpu);
+      parsed = !cpu.empty();
+      add_once(merged.cpus, cpu);
     } else if (kind == "workload") {
       std::string workload;
       parsed = static_cast<bool>(fields >> workload);

@@ -50,14 +50,14 @@ class table_reporter final : public benchmark::BenchmarkReporter {
   void print_table(std::ostream& out) const;
 
   /// Writes what this process measured (every repetition of every counter, the failures, the
-  /// load and CPU-share context) for `merge` in another process: how `--table` gathers the runs
-  /// of several copies of the harness (table_copies.hpp). A line-oriented text format; names
-  /// hold no blanks, a failure's message is the rest of its line.
+  /// load, CPU-share and processor context) for `merge` in another process: how `--table` gathers
+  /// the runs of several copies of the harness (table_copies.hpp). A line-oriented text format;
+  /// names hold no blanks, a failure's message is the rest of its line.
   void save(std::ostream& out) const;
   /// Adds what `save` wrote in another process: repetitions join this process's (a median is
-  /// then taken over all of them), failures and failed benchmarks are kept, the lowest CPU
-  /// share and the first load average win. False, with nothing merged, if `in` is not in the
-  /// format `save` writes.
+  /// then taken over all of them), failures, failed benchmarks and processors are kept, the
+  /// lowest CPU share and the first load average win. False, with nothing merged, if `in` is not in
+  /// the format `save` writes.
   [[nodiscard]] bool merge(std::istream& in);
   /// Where the recorded runs come from, which the table's header and footer say.
   enum class source : std::uint8_t {
@@ -118,6 +118,9 @@ class table_reporter final : public benchmark::BenchmarkReporter {
     /// The 1-minute load average when the (first) run started (from Google benchmark's
     /// context).
     std::optional<double> load_at_start;
+    /// The processors the runs were measured on (common/host.hpp), each once: one, unless
+    /// saved files from several machines were merged.
+    std::vector<std::string> cpus;
   };
 
   benchmark::BenchmarkReporter& m_display;

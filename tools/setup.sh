@@ -8,7 +8,9 @@ packages=(
   cmake ninja-build               # build (CMakePresets.json needs CMake >= 3.25)
   g++-12                          # the main compiler
   clang-14 libclang-rt-14-dev     # the second compiler, and its sanitizer runtimes
-  clang-16                        # the `release-clang16` preset (clang 16's optimiser, -O3)
+  clang-16 libclang-rt-16-dev     # the `release-clang16` and `tsan-clang16` presets (clang 16's
+                                  # optimiser, its ThreadSanitizer runtime: only recommended by
+                                  # clang-16, so --no-install-recommends below leaves it out)
   clang-tidy clang-format         # the `tidy` preset (clang-tidy 14)
   clang-format-16                 # .clang-format (clang-format 14 misparses `&&` in classes)
   libconcurrentqueue-dev          # moodycamel::ConcurrentQueue: the runtime's injection queue

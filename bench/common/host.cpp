@@ -8,7 +8,7 @@ namespace bench {
 
 namespace {
 
-/// The value of a "key<tabs>: value" line if its key is `key`.
+/// If `line` reads "key<blanks>: value" for this `key`, stores the value and returns true.
 [[nodiscard]] bool field(std::string_view line, std::string_view key, std::string& value) {
   if (line.substr(0, key.size()) != key) {
     return false;

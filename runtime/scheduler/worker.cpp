@@ -5,7 +5,9 @@
 //     be starved by a task that keeps spawning.
 //  2. Out of local work: take from the injection queue, then search: become a searcher (at most
 //     half the workers search at once) and try to steal from every other worker, starting at a
-//     random victim, for a few rounds.
+//     random victim, for a few rounds. A worker whose last steal brought it only leaves that
+//     ran for less than the steal cost first waits a little (steal_backoff.hpp), so that their
+//     spawner runs the next ones itself.
 //  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping; with
 //     light pushes it first runs the heavy side of the asymmetric barrier. With timers pending,
 //     one parked worker sleeps only until the earliest deadline (runtime_core.hpp, "Timers");
@@ -69,6 +71,7 @@
 
 #include "memory/frame_pool.hpp"
 #include "scheduler/asymmetric_barrier.hpp"
+#include "scheduler/cycle_clock.hpp"
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
 #include "scheduler/task_extras.hpp"
@@ -349,6 +352,7 @@ task_node* worker::steal_round() {
   auto& workers = m_core.workers();
   const std::size_t count = workers.size();
   const std::size_t start = static_cast<std::size_t>(next_random(m_rng) % count);
+  const std::uint64_t trip_begin = cycle_count();
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t victim = (start + i) % count;
     if (victim == m_index) {
@@ -382,6 +386,8 @@ task_node* worker::steal_round() {
         }
         push(*more);
       }
+      m_backoff.trip_done(trip_begin, cycle_count());
+      m_last_victim = &other;
       return node;
     }
   }
@@ -389,6 +395,13 @@ task_node* worker::steal_round() {
 }
 
 task_node* worker::search() {
+  // Judge the last trip before searching again: its tasks spawned nothing and ran only briefly
+  // (steal_backoff.hpp). Relaxed: our own counter.
+  const bool spawned_nothing =
+      counters.spawned.load(std::memory_order_relaxed) == m_spawned_at_steal;
+  if (m_backoff.wait_before_search(cycle_count(), spawned_nothing) != 0) {
+    back_off();
+  }
   for (int round = 0; round < search_rounds; ++round) {
     if (!m_searching) {
       m_searching = m_core.idle_state().try_begin_search();
@@ -419,6 +432,18 @@ task_node* worker::search() {
     }
   }
   return nullptr;
+}
+
+void worker::back_off() noexcept {
+  const worker& victim = *m_last_victim;
+  // Relaxed: a hint. A stale count ends the wait a little early or late, and the wait is
+  // bounded either way; the steal that follows synchronises itself.
+  const auto victim_spawns = [&victim] {
+    return victim.counters.spawned.load(std::memory_order_relaxed);
+  };
+  while (m_backoff.keep_waiting(cycle_count(), victim_spawns) && !m_core.stopping()) {
+    cpu_relax();
+  }
 }
 
 void worker::before_stealing_again() noexcept {

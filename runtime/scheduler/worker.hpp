@@ -8,6 +8,7 @@
 
 #include "scheduler/chase_lev_deque.hpp"
 #include "scheduler/idle.hpp"
+#include "scheduler/steal_backoff.hpp"
 
 #include <atomic>
 #include <coroutine>
@@ -159,6 +160,8 @@ class worker {
   [[nodiscard]] task_node* pop_yielded() noexcept;
   [[nodiscard]] task_node* search();
   [[nodiscard]] task_node* steal_round();
+  /// Waits out what `m_backoff` asked for, watching the last victim (steal_backoff.hpp).
+  void back_off() noexcept;
   void stop_searching() noexcept {
     if (CORUN_UNLIKELY(m_searching)) {
       end_search();
@@ -214,6 +217,9 @@ class worker {
   /// `counters.spawned` at this worker's last steal: unchanged at the next one means the tasks
   /// it ran in between spawned nothing (`steal_round`). None yet: no value the counter reaches.
   std::uint64_t m_spawned_at_steal = std::numeric_limits<std::uint64_t>::max();
+  /// Whether to wait before stealing again, and from whom the last trip stole.
+  steal_backoff m_backoff;
+  worker* m_last_victim = nullptr;
   bool m_searching = false;
   /// Spawns run their child at once while this many tasks or more are queued here (0: never).
   const std::int64_t m_eager_threshold;

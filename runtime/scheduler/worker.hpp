@@ -160,7 +160,11 @@ class worker {
   [[nodiscard]] task_node* pop_yielded() noexcept;
   [[nodiscard]] task_node* search();
   [[nodiscard]] task_node* steal_round();
-  /// Waits out what `m_backoff` asked for, watching the last victim (steal_backoff.hpp).
+  /// Before a search: judges the last steal trip (steal_backoff.hpp) and, if it did not pay,
+  /// flushes the deferred completion count and waits. False if the flush completed a task: the
+  /// loop must look at its own work again before searching.
+  [[nodiscard]] bool back_off_if_last_trip_did_not_pay();
+  /// Waits out what `m_backoff` asked for, watching the last victim.
   void back_off() noexcept;
   void stop_searching() noexcept {
     if (CORUN_UNLIKELY(m_searching)) {

@@ -1,13 +1,12 @@
 /// \file
-/// When a thief waits before stealing again (runtime/scheduler/steal_backoff.hpp), step by step
-/// with made-up cycle counts: trips of 100 cycles unless a test says otherwise; and in a runtime,
-/// that a thief which waits still takes every task it must.
+/// When a thief sleeps before stealing again (runtime/scheduler/steal_backoff.hpp), step by step
+/// with made-up times: trips of 100 ns unless a test says otherwise; and in a runtime, that a
+/// thief which sleeps still takes every task it must.
 #include "scheduler/steal_backoff.hpp"
 #include "support.hpp"
 
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -18,15 +17,9 @@ using corun::detail::steal_backoff;
 
 constexpr std::uint64_t trip = 100;
 constexpr std::uint64_t start = 1'000'000;
+constexpr std::uint64_t sleep_asked = steal_backoff::sleep_trips * trip;
 
-/// A trip from `begin`, then a batch that ran `ran` cycles; returns the wait asked for.
-std::uint64_t judge(steal_backoff& backoff, std::uint64_t begin, std::uint64_t ran,
-                    bool spawned_nothing = true) {
-  backoff.trip_done(begin, begin + trip);
-  return backoff.wait_before_search(begin + trip + ran, spawned_nothing);
-}
-
-/// A victim whose spawn count the test moves, and how often the thief looked at it.
+/// A victim whose spawn count the test sets, and how often the thief looked at it.
 struct victim {
   std::uint64_t spawns = 0;
   int looks = 0;
@@ -38,102 +31,74 @@ struct victim {
   }
 };
 
+/// A trip from `begin` after which the victim had spawned `at_trip` tasks, then a batch that
+/// ran `ran` ns while the victim reached `v.spawns`; returns the sleep asked for.
+std::uint64_t judge(steal_backoff& backoff, victim& v, std::uint64_t begin, std::uint64_t ran,
+                    std::uint64_t at_trip, bool spawned_nothing = true) {
+  backoff.trip_done(begin, begin + trip, at_trip);
+  return backoff.sleep_before_search(begin + trip + ran, spawned_nothing, v.reader());
+}
+
 }  // namespace
 
 TEST_CASE("a thief searches at once when no trip came before") {
   steal_backoff backoff;
-  CHECK(backoff.wait_before_search(start, true) == 0);
-}
-
-TEST_CASE("a batch of leaves that ran long enough to pay for its trip asks for no wait") {
-  steal_backoff backoff;
-  CHECK(judge(backoff, start, steal_backoff::worth_ratio * trip) == 0);
-  CHECK(judge(backoff, start + 10'000, 100 * trip) == 0);
-}
-
-TEST_CASE("a batch that spawned asks for no wait however briefly it ran") {
-  steal_backoff backoff;
-  CHECK(judge(backoff, start, 1, false) == 0);
-}
-
-TEST_CASE("a batch of leaves that ran briefly asks for a wait that doubles up to its bound") {
-  steal_backoff backoff;
-  std::uint64_t now = start;
-  std::uint64_t expected = steal_backoff::first_wait_trips * trip;
-  for (int i = 0; i < 12; ++i) {
-    CAPTURE(i);
-    CHECK(judge(backoff, now, steal_backoff::worth_ratio * trip - 1) == expected);
-    expected = std::min(2 * expected, steal_backoff::max_wait_trips * trip);
-    now += 100'000;
-  }
-  CHECK(expected == steal_backoff::max_wait_trips * trip);
-}
-
-TEST_CASE("a trip that paid ends the streak of waits") {
-  steal_backoff backoff;
-  CHECK(judge(backoff, start, trip) == steal_backoff::first_wait_trips * trip);
-  CHECK(judge(backoff, start + 10'000, trip) == 2 * steal_backoff::first_wait_trips * trip);
-  CHECK(judge(backoff, start + 20'000, 10 * trip) == 0);
-  CHECK(judge(backoff, start + 30'000, trip) == steal_backoff::first_wait_trips * trip);
-}
-
-TEST_CASE("a trip is judged once: a second search without a trip asks for no wait") {
-  steal_backoff backoff;
-  CHECK(judge(backoff, start, trip) != 0);
-  CHECK(backoff.wait_before_search(start + 50'000, true) == 0);
-}
-
-TEST_CASE("the wait is measured in trips of the trip being judged") {
-  steal_backoff backoff;
-  backoff.trip_done(start, start + 7);
-  CHECK(backoff.wait_before_search(start + 7 + 1, true) == steal_backoff::first_wait_trips * 7);
-  backoff.trip_done(start + 1'000, start + 1'000);  // a trip too short to measure
-  CHECK(backoff.wait_before_search(start + 1'000, true) == 0);
-}
-
-TEST_CASE("a wait ends at its deadline while the victim keeps spawning") {
-  steal_backoff backoff;
-  const std::uint64_t wait = judge(backoff, start, trip);
-  REQUIRE(wait == steal_backoff::first_wait_trips * trip);
-  const std::uint64_t from = start + 2 * trip;
   victim v;
-  for (std::uint64_t now = from; now < from + wait; now += 10) {
-    CAPTURE(now);
-    REQUIRE(backoff.keep_waiting(now, v.reader()));
-    ++v.spawns;
-  }
-  CHECK_FALSE(backoff.keep_waiting(from + wait, v.reader()));
-  // Looked at the victim at the start and once per `progress_trips` trips, not at every pause.
-  CHECK(v.looks >= 1);
-  CHECK(v.looks <= 1 + static_cast<int>(wait / (steal_backoff::progress_trips * trip)));
+  CHECK(backoff.sleep_before_search(start, true, v.reader()) == 0);
+  CHECK(v.looks == 0);
 }
 
-TEST_CASE("a wait ends early once the victim stops spawning, and the streak with it") {
+TEST_CASE("a batch of leaves from a spawning victim that ran briefly asks for a sleep") {
   steal_backoff backoff;
-  std::uint64_t now = start;
-  for (int i = 0; i < 6; ++i) {
-    static_cast<void>(judge(backoff, now, trip));
-    now += 100'000;
-  }
-  const std::uint64_t wait = judge(backoff, now, trip);
-  REQUIRE(wait == steal_backoff::max_wait_trips * trip);
-  now += 2 * trip;
-  victim v;
-  v.spawns = 500;
-  REQUIRE(backoff.keep_waiting(now, v.reader()));
-  // The victim spawns nothing more: the next look ends the wait, long before its deadline.
-  std::uint64_t ended = 0;
-  for (std::uint64_t t = now + 1; t < now + wait; ++t) {
-    if (!backoff.keep_waiting(t, v.reader())) {
-      ended = t;
-      break;
-    }
-  }
-  REQUIRE(ended != 0);
-  CHECK(ended - now == steal_backoff::progress_trips * trip);
+  victim v{.spawns = 50};
+  CHECK(judge(backoff, v, start, 1, 10) == sleep_asked);
+  CHECK(judge(backoff, v, start + 10'000, steal_backoff::worth_ratio * trip - 1, 20) ==
+        sleep_asked);
   CHECK(v.looks == 2);
-  // The early end reset the streak: the next brief batch starts from the first wait again.
-  CHECK(judge(backoff, now + 100'000, trip) == steal_backoff::first_wait_trips * trip);
+}
+
+TEST_CASE("a batch of leaves that ran long enough to pay for its trip asks for no sleep") {
+  steal_backoff backoff;
+  victim v{.spawns = 50};
+  CHECK(judge(backoff, v, start, steal_backoff::worth_ratio * trip, 10) == 0);
+  CHECK(judge(backoff, v, start + 10'000, 100 * trip, 10) == 0);
+  // Decided without looking at the victim's line.
+  CHECK(v.looks == 0);
+}
+
+TEST_CASE("a batch that spawned asks for no sleep however briefly it ran") {
+  steal_backoff backoff;
+  victim v{.spawns = 50};
+  CHECK(judge(backoff, v, start, 1, 10, false) == 0);
+  CHECK(v.looks == 0);
+}
+
+TEST_CASE("a victim that spawned nothing since the trip is stolen from again at once") {
+  steal_backoff backoff;
+  victim v{.spawns = 10};
+  CHECK(judge(backoff, v, start, 1, 10) == 0);
+  CHECK(v.looks == 1);
+  // The same thief, once the victim spawns again, sleeps after the next such trip.
+  v.spawns = 11;
+  CHECK(judge(backoff, v, start + 10'000, 1, 10) == sleep_asked);
+}
+
+TEST_CASE("a trip is judged once: a second search without a trip asks for no sleep") {
+  steal_backoff backoff;
+  victim v{.spawns = 50};
+  CHECK(judge(backoff, v, start, 1, 10) == sleep_asked);
+  CHECK(backoff.sleep_before_search(start + 50'000, true, v.reader()) == 0);
+  CHECK(v.looks == 1);
+}
+
+TEST_CASE("the sleep is measured in trips of the trip being judged") {
+  steal_backoff backoff;
+  victim v{.spawns = 50};
+  backoff.trip_done(start, start + 7, 10);
+  CHECK(backoff.sleep_before_search(start + 7 + 1, true, v.reader()) ==
+        steal_backoff::sleep_trips * 7);
+  backoff.trip_done(start + 1'000, start + 1'000, 10);  // a trip too short to measure
+  CHECK(backoff.sleep_before_search(start + 1'000, true, v.reader()) == 0);
 }
 
 namespace {
@@ -159,8 +124,8 @@ corun::task<void> spawn_leaves_then_hold_the_worker(int count, std::atomic<int>&
 }  // namespace
 
 TEST_CASE("a thief takes every leaf queued behind a worker busy with one long task") {
-  // The thief's batches are leaves that run in a moment, the very trips it waits after; the
-  // victim spawns nothing while it holds its worker, so each wait ends at its first look.
+  // The thief's batches are leaves that run in a moment, the very trips it sleeps after when
+  // their victim goes on spawning; this victim spawns nothing while it holds its worker.
   constexpr int count = 20'000;
   corun::runtime_options options = corun_test::with_workers(2);
   options.eager_spawn_threshold = 0;  // queue every spawn

@@ -6,8 +6,8 @@
 //  2. Out of local work: take from the injection queue, then search: become a searcher (at most
 //     half the workers search at once) and try to steal from every other worker, starting at a
 //     random victim, for a few rounds. A worker whose last steal brought it only leaves that
-//     ran for less than the steal cost first waits a little (steal_backoff.hpp), so that their
-//     spawner runs the next ones itself.
+//     ran for less than the steal cost, from a victim that goes on spawning, first sleeps a
+//     little (steal_backoff.hpp), so that their spawner runs the next ones itself.
 //  3. Still nothing: park (idle.hpp, step 4), which rechecks every queue before sleeping; with
 //     light pushes it first runs the heavy side of the asymmetric barrier. With timers pending,
 //     one parked worker sleeps only until the earliest deadline (runtime_core.hpp, "Timers");
@@ -23,7 +23,7 @@
 // early one, so the only obligation is to flush soon enough:
 //  a. before running a task that is not a child of the deferred parent (its children cannot
 //     all be done while one of them runs here, so deferring across them delays nothing);
-//  b. before searching for work, waiting after a steal that did not pay (steal_backoff.hpp),
+//  b. before searching for work, sleeping after a steal that did not pay (steal_backoff.hpp),
 //     parking or exiting;
 //  c. when a child of another parent completes (one parent at a time);
 //  d. the parent's own body, finishing on this worker, folds the count into its RMW.
@@ -72,7 +72,6 @@
 
 #include "memory/frame_pool.hpp"
 #include "scheduler/asymmetric_barrier.hpp"
-#include "scheduler/cycle_clock.hpp"
 #include "scheduler/futex.hpp"
 #include "scheduler/runtime_core.hpp"
 #include "scheduler/task_extras.hpp"
@@ -82,9 +81,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <limits>
 #include <new>
 #include <string>
+#include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -127,6 +128,13 @@ void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
 #endif
+}
+
+/// Nanoseconds of a monotonic clock, for timing steal trips (steal_backoff.hpp).
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 std::uint64_t next_random(std::uint64_t& state) noexcept {
@@ -356,7 +364,7 @@ task_node* worker::steal_round() {
   auto& workers = m_core.workers();
   const std::size_t count = workers.size();
   const std::size_t start = static_cast<std::size_t>(next_random(m_rng) % count);
-  const std::uint64_t trip_begin = cycle_count();
+  const std::uint64_t trip_begin = now_ns();
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t victim = (start + i) % count;
     if (victim == m_index) {
@@ -390,7 +398,7 @@ task_node* worker::steal_round() {
         }
         push(*more);
       }
-      m_backoff.trip_done(trip_begin, cycle_count());
+      m_backoff.trip_done(trip_begin, now_ns(), other.spawn_count());
       m_last_victim = &other;
       return node;
     }
@@ -435,31 +443,21 @@ bool worker::back_off_if_last_trip_did_not_pay() {
   // Relaxed: our own counter. Unchanged since the trip: the tasks it brought spawned nothing.
   const bool spawned_nothing =
       counters.spawned.load(std::memory_order_relaxed) == m_spawned_at_steal;
-  if (m_backoff.wait_before_search(cycle_count(), spawned_nothing) == 0) {
+  const std::uint64_t sleep = m_backoff.sleep_before_search(
+      now_ns(), spawned_nothing, [this] { return m_last_victim->spawn_count(); });
+  if (sleep == 0) {
     return true;
   }
   // Count the stolen children off their parent first (rule b of "Deferred completion counts"):
-  // their parent must not wait for our wait. A storm's spawner, its body done, would: with
-  // waits stretched to 15-38 ms (experiments), the two-worker storm took 34 ns per task flushing
-  // after the wait, 21 flushing before it (and 22 with the usual bound).
+  // their parent must not wait for our sleep. A storm's spawner, its body done, would: with
+  // waits stretched to 15-38 ms (experiments), the two-worker storm took 34 ns per task
+  // counting after the wait, 21 before it.
   if (task_node* parent = take_deferred_completion()) {
     run_from(complete_task(*parent));
     return false;
   }
-  back_off();
+  std::this_thread::sleep_for(std::chrono::nanoseconds(sleep));
   return true;
-}
-
-void worker::back_off() noexcept {
-  const worker& victim = *m_last_victim;
-  // Relaxed: a hint. A stale count ends the wait a little early or late, and the wait is
-  // bounded either way; the steal that follows synchronises itself.
-  const auto victim_spawns = [&victim] {
-    return victim.counters.spawned.load(std::memory_order_relaxed);
-  };
-  while (m_backoff.keep_waiting(cycle_count(), victim_spawns) && !m_core.stopping()) {
-    cpu_relax();
-  }
 }
 
 void worker::before_stealing_again() noexcept {

@@ -75,6 +75,11 @@ class worker {
   /// Any thread: takes the oldest task of this worker's deque, or null.
   [[nodiscard]] task_node* steal() { return m_deque.steal(); }
   [[nodiscard]] std::int64_t size_hint() const noexcept { return m_deque.size_hint(); }
+  /// Any thread: how many tasks this worker spawned so far. Relaxed: a hint for thieves
+  /// (steal_backoff.hpp); a stale count only makes one sleep more or less likely.
+  [[nodiscard]] std::uint64_t spawn_count() const noexcept {
+    return counters.spawned.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool maybe_has_work() const noexcept { return m_deque.maybe_nonempty(); }
   /// Any thread (a thief that found no work): asks this worker to look at its deque's depth
   /// afresh at its next work-first spawn.
@@ -161,11 +166,9 @@ class worker {
   [[nodiscard]] task_node* search();
   [[nodiscard]] task_node* steal_round();
   /// Before a search: judges the last steal trip (steal_backoff.hpp) and, if it did not pay,
-  /// flushes the deferred completion count and waits. False if the flush completed a task: the
+  /// flushes the deferred completion count and sleeps. False if the flush completed a task: the
   /// loop must look at its own work again before searching.
   [[nodiscard]] bool back_off_if_last_trip_did_not_pay();
-  /// Waits out what `m_backoff` asked for, watching the last victim.
-  void back_off() noexcept;
   void stop_searching() noexcept {
     if (CORUN_UNLIKELY(m_searching)) {
       end_search();
@@ -221,7 +224,7 @@ class worker {
   /// `counters.spawned` at this worker's last steal: unchanged at the next one means the tasks
   /// it ran in between spawned nothing (`steal_round`). None yet: no value the counter reaches.
   std::uint64_t m_spawned_at_steal = std::numeric_limits<std::uint64_t>::max();
-  /// Whether to wait before stealing again, and from whom the last trip stole.
+  /// Whether to sleep before stealing again, and from whom the last trip stole.
   steal_backoff m_backoff;
   worker* m_last_victim = nullptr;
   bool m_searching = false;

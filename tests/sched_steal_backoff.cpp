@@ -86,7 +86,11 @@ TEST_CASE("a victim that spawned nothing since the trip is stolen from again at 
 TEST_CASE("a trip is judged once: a second search without a trip asks for no sleep") {
   steal_backoff backoff;
   victim v{.spawns = 50};
-  CHECK(judge(backoff, v, start, 1, 10) == sleep_asked);
+  CHECK_FALSE(backoff.has_trip_to_judge());
+  backoff.trip_done(start, start + trip, 10);
+  CHECK(backoff.has_trip_to_judge());
+  CHECK(backoff.sleep_before_search(start + trip + 1, true, v.reader()) == sleep_asked);
+  CHECK_FALSE(backoff.has_trip_to_judge());
   CHECK(backoff.sleep_before_search(start + 50'000, true, v.reader()) == 0);
   CHECK(v.looks == 1);
 }

@@ -55,6 +55,9 @@ class steal_backoff {
     m_judged = false;
   }
 
+  /// Whether a trip waits for step 2: the worker reads the clock and its counters only then.
+  [[nodiscard]] bool has_trip_to_judge() const noexcept { return !m_judged; }
+
   /// Step 2: the worker ran dry at `now`; `spawned_nothing`: the tasks it ran since the last
   /// trip spawned no task. `victim_spawns` reads the victim's spawn count; it is called only
   /// for a batch that did not pay (it reads a line the victim writes on every spawn). Returns

@@ -440,6 +440,9 @@ task_node* worker::search() {
 }
 
 bool worker::back_off_if_last_trip_did_not_pay() {
+  if (!m_backoff.has_trip_to_judge()) {
+    return true;  // no clock read on every dry spell, only on the first after a steal
+  }
   // Relaxed: our own counter. Unchanged since the trip: the tasks it brought spawned nothing.
   const bool spawned_nothing =
       counters.spawned.load(std::memory_order_relaxed) == m_spawned_at_steal;

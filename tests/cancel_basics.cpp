@@ -3,8 +3,10 @@
 /// `task_cancelled` thrown to whoever awaits a task that ended cancelled.
 #include "support.hpp"
 
+#include <atomic>
 #include <exception>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -43,6 +45,13 @@ task<void> observed_yield_loop(observations& seen) {
     seen.caught_cancelled = true;
     throw;
   }
+}
+
+task<int> return_at_once(int value) { co_return value; }
+
+task<int> throw_at_once(int id) {
+  throw test_error(id);
+  co_return 0;  // never reached: makes this a coroutine
 }
 
 /// Swallows the first cancellation, then returns `value` without suspending again.
@@ -266,6 +275,80 @@ TEST_SUITE("cancel_basics") {
     wait_for_flag(waiting);
     parent.cancel();
     CHECK_THROWS_AS(parent.get(), corun::task_cancelled);
+    CHECK(outcome.load() == 1);
+  }
+
+  // A join of a task that is already done does not suspend (join_handle's awaiter takes the
+  // result straight from await_ready); it must end as a join that waited would.
+  TEST_CASE("joining a child that already ended gives its value, its failure or task_cancelled") {
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      corun::runtime rt(with_workers(workers));
+      const int result = rt.block_on([]() -> task<int> {
+        auto value = corun::spawn(return_at_once(5));
+        auto failing = corun::spawn(throw_at_once(7));
+        auto stopped = corun::spawn(yield_forever());
+        stopped.cancel();
+        while (!value.done() || !failing.done() || !stopped.done()) {
+          co_await corun::this_task::yield();
+        }
+        int sum = co_await value;
+        try {
+          co_await failing;
+        } catch (const test_error& e) {
+          sum += 10 * e.id();
+        }
+        try {
+          co_await stopped;
+        } catch (const corun::task_cancelled&) {
+          sum += 100;
+        }
+        corun::this_task::checkpoint();  // its children's endings did not cancel the parent
+        co_return sum;
+      }());
+      CHECK(result == 175);
+    }
+  }
+
+  TEST_CASE("a cancelled task joining children that ended gets a value, then its own cancelled") {
+    std::atomic<bool> children_done{false};
+    std::atomic<bool> parent_cancelled{false};
+    std::atomic<int> value_seen{0};
+    std::atomic<int> outcome{0};  // 1: cancelled, 2: task_cancelled
+    corun::runtime rt(with_workers(2));
+    auto parent = rt.spawn(
+        [](std::atomic<bool>& done, const std::atomic<bool>& cancelled, std::atomic<int>& v,
+           std::atomic<int>& o) -> task<void> {
+          auto value = corun::spawn(return_at_once(5));
+          auto stopped = corun::spawn(yield_forever());
+          stopped.cancel();
+          // Without suspending (a suspension would throw our cancellation): the other worker
+          // runs both children meanwhile.
+          while (!value.done() || !stopped.done()) {
+            std::this_thread::yield();
+          }
+          done.store(true, std::memory_order_release);
+          while (!cancelled.load(std::memory_order_acquire)) {
+            std::this_thread::yield();
+          }
+          v = co_await value;
+          try {
+            co_await stopped;
+          } catch (const corun::task_cancelled&) {
+            o = 2;
+            throw;
+          } catch (const corun::cancelled&) {
+            o = 1;
+            throw;
+          }
+        },
+        std::ref(children_done), std::cref(parent_cancelled), std::ref(value_seen),
+        std::ref(outcome));
+    wait_for_flag(children_done);
+    parent.cancel();
+    parent_cancelled.store(true, std::memory_order_release);
+    CHECK_THROWS_AS(parent.get(), corun::task_cancelled);
+    CHECK(value_seen.load() == 5);
     CHECK(outcome.load() == 1);
   }
 

@@ -206,9 +206,10 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     explicit awaiter(join_handle& handle, bool wake_on_cancel = true) noexcept : m_handle(handle) {
       m_wake.wake_on_cancel = wake_on_cancel;
     }
-    [[nodiscard]] bool await_ready() const {
+    [[nodiscard]] bool await_ready() {
       promise_type& p = m_handle.checked_for_join();
       if (p.done()) {
+        m_wake.done_when_ready = true;
         return true;
       }
       if (!m_wake.wake_on_cancel) {
@@ -226,6 +227,9 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     }
     T await_resume() {
       promise_type& p = *m_handle.m_promise;
+      if (m_wake.done_when_ready) {
+        return m_handle.consume(p);
+      }
       detail::task_node* self = detail::this_thread_state().current;
       if (m_wake.m_shard != nullptr) {
         detail::join_resumed(p, m_wake);

@@ -544,12 +544,15 @@ struct join_wake : cancel_registration {
   /// joins.
   [[nodiscard]] join_wake* below() const noexcept { return static_cast<join_wake*>(m_owner_link); }
   void set_below(join_wake* wake) noexcept { m_owner_link = wake; }
-  // Both flags live in the tail padding of cancel_registration.
+  // The flags live in the tail padding of cancel_registration.
   /// The joined task's completion resumed the joiner (then it relied on it, see
   /// `joined_while_waiting`). Written before the joiner registers, or by whoever wakes it.
   bool registered = false;
   /// False for a join that must not be interrupted by the joiner's cancellation (`shield`).
   bool wake_on_cancel = true;
+  /// `join_handle`'s awaiter found the task done in `await_ready`: the join neither suspended
+  /// nor registered anything, so `await_resume` only takes the result.
+  bool done_when_ready = false;
   static void fire(cancel_registration& r) noexcept;
 };
 // In the frame of every task that awaits a join_handle.

@@ -250,6 +250,22 @@ inline corun::task<void> yield_until(const std::atomic<bool>& flag) {
   }
 }
 
+/// Which of the two cancellation exceptions `error` holds: 1 for `cancelled` (the task itself
+/// was cancelled), 2 for `task_cancelled` (the task it awaited was), 0 for anything else. For
+/// tests that record what a join raised: `catch (...) { seen = cancellation_kind(
+/// std::current_exception()); throw; }`.
+inline int cancellation_kind(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const corun::cancelled&) {
+    return 1;
+  } catch (const corun::task_cancelled&) {
+    return 2;
+  } catch (...) {
+    return 0;
+  }
+}
+
 /// Busy-waits (on a foreign thread) until `flag` is set.
 inline void wait_for_flag(const std::atomic<bool>& flag) {
   while (!flag.load(std::memory_order_acquire)) {

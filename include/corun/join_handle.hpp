@@ -209,7 +209,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     [[nodiscard]] bool await_ready() {
       promise_type& p = m_handle.checked_for_join();
       if (p.done()) {
-        m_wake.done_when_ready = true;
+        m_wake.straight_to_result = true;
         return true;
       }
       if (!m_wake.wake_on_cancel) {
@@ -227,7 +227,7 @@ class [[nodiscard("dropping a join_handle detaches it; keep it to await the resu
     }
     T await_resume() {
       promise_type& p = *m_handle.m_promise;
-      if (m_wake.done_when_ready) {
+      if (m_wake.straight_to_result) {
         return m_handle.consume(p);
       }
       detail::task_node* self = detail::this_thread_state().current;

@@ -305,9 +305,12 @@ void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& par
 namespace {
 
 /// `try_complete_simple` for a task whose parent runs it inline in a join and waits (state:
-/// two references, WAITING and INLINE): the parent is resumed by symmetric transfer and takes
-/// the task off its own count (joined_while_waiting), so step 4 is skipped. Only when no
-/// deferred count must be flushed before running the parent (worker.cpp, rule a).
+/// two references, WAITING and INLINE): the parent is resumed by symmetric transfer, so step 4
+/// is skipped. Only when no deferred count must be flushed before running the parent
+/// (worker.cpp, rule a). The parent's owner count is this thread's (its body waits in the join,
+/// on this stack): the task is taken off it here, and the parent's `await_resume`, told by
+/// `straight_to_result`, skips the checks of a join that suspended, none of which applies (no
+/// cancel wake-up was registered, nothing was noted for dumps without a tracker).
 CORUN_NOINLINE std::coroutine_handle<> complete_inline_joined(task_node& node, task_node& parent,
                                                               worker& self) noexcept {
   const join_waiter waiter = node.m_waiter;
@@ -315,6 +318,8 @@ CORUN_NOINLINE std::coroutine_handle<> complete_inline_joined(task_node& node, t
     return {};
   }
   node.m_outcome = task_outcome::value;  // step 1
+  --parent.m_spawned;                    // joined_while_waiting
+  waiter.wake->straight_to_result = true;
   // Nobody else can change the word until DONE is published: a plain store, as in `complete`.
   node.m_state.store(inline_joined - task_node::one_ref + task_node::done_bit,
                      std::memory_order_release);

@@ -550,9 +550,12 @@ struct join_wake : cancel_registration {
   bool registered = false;
   /// False for a join that must not be interrupted by the joiner's cancellation (`shield`).
   bool wake_on_cancel = true;
-  /// `join_handle`'s awaiter found the task done in `await_ready`: the join neither suspended
-  /// nor registered anything, so `await_resume` only takes the result.
-  bool done_when_ready = false;
+  /// The join left nothing to undo, so `join_handle`'s `await_resume` only takes the result:
+  /// set when its `await_ready` found the task done (the join neither suspended nor registered
+  /// anything), or by `complete_inline_joined` (task_lifecycle.cpp), which completed the task
+  /// on the joiner's stack, where nothing was registered, and already took it off the joiner's
+  /// owner count (`joined_while_waiting`).
+  bool straight_to_result = false;
   static void fire(cancel_registration& r) noexcept;
 };
 // In the frame of every task that awaits a join_handle.

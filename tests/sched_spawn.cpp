@@ -44,6 +44,16 @@ task<void> block_until_all_arrived(std::atomic<std::size_t>& arrived, std::size_
   co_return;
 }
 
+/// Spawns the next level and joins it at once, down to `depth` levels: each join finds its
+/// child still at the bottom of the worker's deque (unless a thief took it) and runs it inline.
+task<std::int64_t> joined_at_once(int depth) {
+  if (depth == 0) {
+    co_return 1;
+  }
+  auto child = corun::spawn(joined_at_once(depth - 1));
+  co_return 1 + co_await child;
+}
+
 std::string current_thread_name() {
   char buffer[32] = {};
   ::pthread_getname_np(::pthread_self(), buffer, sizeof buffer);
@@ -229,6 +239,40 @@ TEST_SUITE("sched_spawn") {
       co_return inner == outer;
     }());
     CHECK(same);
+  }
+
+  // A child joined while it still waits at the bottom of the joiner's deque runs inline on the
+  // joiner's stack and completes straight into the joiner (`complete_inline_joined`,
+  // task_lifecycle.cpp), which takes it off the joiner's count of children there. A child
+  // counted off twice, or not at all, leaves its parent waiting for ever: the watchdog turns
+  // that into a failure.
+  TEST_CASE(
+      "children joined right after their spawn hand back their values and end their parents") {
+    watchdog guard("joins of children just spawned");
+    for (const std::size_t workers : worker_counts) {
+      CAPTURE(workers);
+      guard.progress("workers " + std::to_string(workers));
+      corun::runtime rt(with_workers(workers));
+      const corun::runtime_stats before = rt.stats();
+      constexpr int rounds = 1000;
+      const std::int64_t sum = rt.block_on([]() -> task<std::int64_t> {
+        std::int64_t total = 0;
+        for (int round = 0; round < rounds; ++round) {
+          auto chain = corun::spawn(joined_at_once(3));
+          total += co_await chain;
+          // The same join without the cancel wake-up (`shield`'s).
+          auto shielded = corun::spawn(value_of(1));
+          total += co_await shielded.wait_uncancellable();
+        }
+        co_return total;
+      }());
+      CHECK(sum == rounds * (4 + 1));
+      const corun::runtime_stats after = rt.stats();
+      // Every task spawned (the root, and per round four in the chain and the shielded one)
+      // completed.
+      CHECK(after.spawned - before.spawned == 1 + rounds * 5);
+      CHECK(after.completed - before.completed == after.spawned - before.spawned);
+    }
   }
 
   TEST_CASE("task ids are unique and match this_task::id") {

@@ -45,12 +45,17 @@ class idle {
   /// Step 1 for a worker's own push (already seq_cst, or ordered by the asymmetric barrier).
   /// Returns the worker to wake, if any. The common answer, "nobody", is decided inline.
   [[nodiscard]] std::size_t worker_to_wake() {
-    const std::uint64_t state = m_state.load(std::memory_order_seq_cst);
-    if (searching(state) != 0 || unparked(state) >= m_workers) {
-      return nobody;
-    }
-    return wake_if_needed(state);
+    const std::uint64_t state = state_for_push();
+    return may_need_wake(state) ? wake_if_needed(state) : nobody;
   }
+  /// `worker_to_wake` in parts, for a push that keeps the call of the rare part out of line:
+  /// the state it reads (seq_cst), whether that state may call for a wake-up (the common
+  /// answer: no, a worker searches or none sleeps), and then whom to wake.
+  [[nodiscard]] std::uint64_t state_for_push() { return m_state.load(std::memory_order_seq_cst); }
+  [[nodiscard]] bool may_need_wake(std::uint64_t state) const noexcept {
+    return searching(state) == 0 && unparked(state) < m_workers;
+  }
+  [[nodiscard]] std::size_t wake_if_needed(std::uint64_t state);
   /// Step 1 for an injection from outside: the RMW joins the producer to the RMW chain on the
   /// state, so the enqueue happens-before the recheck of any worker that parks after it.
   [[nodiscard]] std::size_t worker_to_wake_after_inject() {
@@ -105,8 +110,6 @@ class idle {
   }
   static constexpr std::uint64_t searching(std::uint64_t state) { return state & 0xffffffffU; }
   static constexpr std::uint64_t unparked(std::uint64_t state) { return state >> 32; }
-
-  std::size_t wake_if_needed(std::uint64_t state);
 
   const std::size_t m_workers;
   alignas(cache_line) std::atomic<std::uint64_t> m_state{0};

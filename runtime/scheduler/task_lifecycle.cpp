@@ -293,13 +293,42 @@ void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& p
 
 void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }
 
-void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
-  init_spawned(child, frame, parent, *parent.m_rt,
-               parent.m_epoch_seen.load(std::memory_order_relaxed), &parent);
+namespace {
+
+/// The rest of `spawn_child`, once the child's fields are set: counts it and queues it (or runs
+/// it at once).
+void queue_child(task_node& child, task_node& parent) noexcept {
   ++parent.m_spawned;
   worker& self = current_worker();
   worker_counters::bump(self.counters.spawned);
   self.push_spawned(child);
+}
+
+/// `spawn_child` when the runtime tracks tasks or the parent has task-local values.
+CORUN_NOINLINE void queue_noted_child(task_node& child, task_node& parent) noexcept {
+  if (task_tracker* tracker = parent.m_rt->tracker(); tracker != nullptr) {
+    tracker->track(child);
+  }
+  if (parent.m_locals != nullptr) {
+    child.m_locals = share_task_locals(parent.m_locals);
+  }
+  queue_child(child, parent);
+}
+
+}  // namespace
+
+// `init_spawned`'s steps, with the rare ones (tracking, task locals) out of line and last: the
+// common path then makes no call that returns to it, so it saves no register.
+void spawn_child(task_node& child, std::coroutine_handle<> frame, task_node& parent) noexcept {
+  assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
+  runtime_core& rt = *parent.m_rt;
+  // A task's own spawns: its parent is the running task.
+  child.begin_spawned(frame, parent, true, rt, parent.m_epoch_seen.load(std::memory_order_relaxed));
+  if (CORUN_UNLIKELY(rt.tracker() != nullptr || parent.m_locals != nullptr)) {
+    queue_noted_child(child, parent);
+    return;
+  }
+  queue_child(child, parent);
 }
 
 namespace {

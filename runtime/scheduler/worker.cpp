@@ -185,7 +185,11 @@ void worker::push_slow(task_node& node) noexcept {
   m_core.notify_work_pushed();
 }
 
-void worker::wake_other(std::size_t sleeper) noexcept { m_core.wake(sleeper); }
+void worker::wake_one(std::uint64_t state) noexcept {
+  if (const std::size_t sleeper = m_idle.wake_if_needed(state); sleeper != idle::nobody) {
+    m_core.wake(sleeper);
+  }
+}
 
 void worker::push_spawned_slow(task_node& child) noexcept {
   // Relaxed: a hint (see `note_thief_hungry`); the depth read that follows synchronises itself.

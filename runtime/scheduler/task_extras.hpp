@@ -57,11 +57,9 @@ void report_unhandled(task_node& child, const std::exception_ptr& error) noexcep
 /// Another reference to a task's locals (null stays null).
 [[nodiscard]] task_locals* share_task_locals(task_locals* locals) noexcept;
 /// Prepares a spawned task: links it under `parent`, two references (body and handle), and the
-/// task-locals of `spawner` (the task that spawns it, not a group's host; by default the task
-/// running on this thread).
+/// task-locals of the task running on this thread, its spawner (not a group's host). The free
+/// `spawn` of a child of the running task does the same steps in `spawn_child`.
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept;
-void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
-                  runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept;
 
 }  // namespace corun::detail

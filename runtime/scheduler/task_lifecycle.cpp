@@ -276,11 +276,7 @@ std::coroutine_handle<> complete_task(task_node& node) noexcept { return complet
 
 void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
                   runtime_core& rt, std::uint64_t epoch_seen) noexcept {
-  init_spawned(child, frame, parent, rt, epoch_seen, tl_thread.current);
-}
-
-void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
-                  runtime_core& rt, std::uint64_t epoch_seen, const task_node* spawner) noexcept {
+  const task_node* spawner = tl_thread.current;
   assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
   child.begin_spawned(frame, parent, parent.kind() == scope_kind::task, rt, epoch_seen);
   if (task_tracker* tracker = rt.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {

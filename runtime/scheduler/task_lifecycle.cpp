@@ -331,11 +331,12 @@ namespace {
 
 /// `complete_childless` for a task whose parent runs it inline in a join and waits (state:
 /// two references, WAITING and INLINE): the parent is resumed by symmetric transfer, so step 4
-/// is skipped. Only when no deferred count must be flushed before running the parent
-/// (worker.cpp, rule a). The parent's owner count is this thread's (its body waits in the join,
-/// on this stack): the task is taken off it here, and the parent's `await_resume`, told by
-/// `straight_to_result`, skips the checks of a join that suspended, none of which applies (no
-/// cancel wake-up was registered, nothing was noted for dumps without a tracker).
+/// is skipped. When the joiner is not the parent, or a deferred count must be flushed before
+/// running the parent (worker.cpp, rule a), the general `complete` runs instead. The parent's
+/// owner count is this thread's (its body waits in the join, on this stack): the task is taken
+/// off it here, and the parent's `await_resume`, told by `straight_to_result`, skips the checks
+/// of a join that suspended, none of which applies (no cancel wake-up was registered, nothing
+/// was noted for dumps without a tracker).
 CORUN_NOINLINE std::coroutine_handle<> complete_inline_joined(task_node& node, task_node& parent,
                                                               worker& self) noexcept {
   const join_waiter waiter = node.m_waiter;

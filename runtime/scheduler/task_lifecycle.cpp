@@ -274,17 +274,26 @@ std::coroutine_handle<> complete(task_node* node) noexcept {
 
 std::coroutine_handle<> complete_task(task_node& node) noexcept { return complete(&node); }
 
-void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
-                  runtime_core& rt, std::uint64_t epoch_seen) noexcept {
-  const task_node* spawner = tl_thread.current;
-  assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
-  child.begin_spawned(frame, parent, parent.kind() == scope_kind::task, rt, epoch_seen);
+namespace {
+
+/// The rare steps of preparing a spawned task, after its fields are set: tracking it, and
+/// sharing the task-local values of `spawner` (null: none).
+void note_spawned(task_node& child, runtime_core& rt, const task_node* spawner) noexcept {
   if (task_tracker* tracker = rt.tracker(); CORUN_UNLIKELY(tracker != nullptr)) {
     tracker->track(child);
   }
   if (CORUN_UNLIKELY(spawner != nullptr && spawner->m_locals != nullptr)) {
     child.m_locals = share_task_locals(spawner->m_locals);
   }
+}
+
+}  // namespace
+
+void init_spawned(task_node& child, std::coroutine_handle<> frame, scope_node& parent,
+                  runtime_core& rt, std::uint64_t epoch_seen) noexcept {
+  assert(frame_of(child).address() == frame.address());  // frame_of's layout assumption
+  child.begin_spawned(frame, parent, parent.kind() == scope_kind::task, rt, epoch_seen);
+  note_spawned(child, rt, tl_thread.current);
 }
 
 void name_task(task_node& child, std::string name) { ensure_extras(child).name = std::move(name); }
@@ -302,12 +311,7 @@ void queue_child(task_node& child, task_node& parent) noexcept {
 
 /// `spawn_child` when the runtime tracks tasks or the parent has task-local values.
 CORUN_NOINLINE void queue_noted_child(task_node& child, task_node& parent) noexcept {
-  if (task_tracker* tracker = parent.m_rt->tracker(); tracker != nullptr) {
-    tracker->track(child);
-  }
-  if (parent.m_locals != nullptr) {
-    child.m_locals = share_task_locals(parent.m_locals);
-  }
+  note_spawned(child, *parent.m_rt, &parent);
   queue_child(child, parent);
 }
 
